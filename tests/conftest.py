@@ -1,0 +1,33 @@
+"""Shared pytest fixtures: the real Knot DNS server and a nameserver that never answers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS_DIR = Path(__file__).parent
+REPO_ROOT = TESTS_DIR.parent
+# The collection lives at collections/ansible_collections/v6gate/mx -> repo root, so module code
+# can be imported the way Ansible imports it: ansible_collections.v6gate.mx.plugins...
+for path in (str(REPO_ROOT / "collections"), str(TESTS_DIR)):
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+from dnsserver import ZONES_DIR, SilentDnsServer, running_knot
+
+
+@pytest.fixture(scope="session")
+def dns_server(tmp_path_factory):
+    """Knot DNS serving tests/fixtures/zones/ on 127.0.0.1 and ::1 (same free port)."""
+    with running_knot(tmp_path_factory.mktemp("knot"), ZONES_DIR) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def silent_dns_server():
+    """A loopback nameserver that accepts UDP and TCP queries and never replies (timeouts)."""
+    server = SilentDnsServer()
+    yield server
+    server.close()

@@ -1,0 +1,181 @@
+"""Real authoritative DNS for tests: Knot DNS on loopback, plus a server that never answers.
+
+The zone files live in tests/fixtures/zones/ as plain RFC 1035 files named ``<zone>.zone``; every
+file found there is served, so adding a zone is adding a file.  Zone files that fail to load on
+purpose (see the README there) make Knot answer SERVFAIL for their names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dns.message
+import dns.nameserver
+import dns.query
+import dns.rcode
+import dns.resolver
+
+ZONES_DIR = Path(__file__).parent / "fixtures" / "zones"
+KNOTD = shutil.which("knotd") or "/usr/sbin/knotd"
+
+
+def free_port() -> int:
+    """A port that is free for both UDP and TCP on 127.0.0.1 and ::1 right now."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        try:
+            for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                    with socket.socket(family, kind) as sock:
+                        sock.bind((host, port))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port found on loopback")
+
+
+def zone_names(zones_dir: Path) -> list[str]:
+    return sorted(path.name.removesuffix(".zone") for path in zones_dir.glob("*.zone"))
+
+
+def render_knot_conf(port: int, zones_dir: Path, run_dir: Path, zones: list[str]) -> str:
+    zone_lines = "".join(f"  - domain: {zone}\n    file: {zone}.zone\n" for zone in zones)
+    return (
+        "server:\n"
+        f"  rundir: {run_dir}\n"
+        f"  listen: [127.0.0.1@{port}, ::1@{port}]\n"
+        "  # Answering from loopback only; tests need no rate limiting or TCP tuning.\n"
+        "database:\n"
+        f"  storage: {run_dir}\n"
+        "log:\n"
+        "  - target: stderr\n"
+        "    any: info\n"
+        "template:\n"
+        "  - id: default\n"
+        f"    storage: {zones_dir}\n"
+        "    # Never write back into the committed zone files or keep a journal between runs.\n"
+        "    zonefile-sync: -1\n"
+        "    zonefile-load: whole\n"
+        "    journal-content: none\n"
+        "    semantic-checks: off\n"
+        "zone:\n" + zone_lines
+    )
+
+
+@dataclass
+class DnsServer:
+    """What tests get from the ``dns_server`` fixture."""
+
+    host: str
+    port: int
+    zones_dir: Path
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+    zones: list[str] = field(default_factory=list)
+    host6: str = "::1"
+
+    @property
+    def nameservers(self) -> list[str]:
+        return [self.host]
+
+    @property
+    def nameserver_specs(self) -> list[str]:
+        """Nameserver strings in the form the v6gate modules accept (address plus port)."""
+        return [f"{self.host}@{self.port}", f"[{self.host6}]:{self.port}"]
+
+    def resolver(self, timeout: float = 2.0) -> dns.resolver.Resolver:
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers = [dns.nameserver.Do53Nameserver(self.host, self.port)]
+        resolver.timeout = timeout
+        resolver.lifetime = timeout
+        resolver.cache = None
+        return resolver
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
+
+
+def wait_until_answering(host: str, port: int, probe_name: str, deadline: float) -> None:
+    query = dns.message.make_query(probe_name, "SOA")
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            response = dns.query.udp(query, host, port=port, timeout=0.3)
+            if response.rcode() == dns.rcode.NOERROR and response.answer:
+                return
+        except Exception as error:  # keep polling until the deadline
+            last_error = error
+        time.sleep(0.05)
+    raise RuntimeError(f"knotd did not answer on {host}@{port}: {last_error}")
+
+
+@contextlib.contextmanager
+def running_knot(work_dir: Path, zones_dir: Path = ZONES_DIR, probe_zone: str = "example.com"):
+    """Start knotd in the foreground on a free loopback port; stop it on exit."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    zones = zone_names(zones_dir)
+    conf = work_dir / "knot.conf"
+    conf.write_text(render_knot_conf(port, zones_dir, work_dir, zones))
+    log_path = work_dir / "knotd.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen([KNOTD, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
+    server = DnsServer("127.0.0.1", port, zones_dir, process, log_path, zones)
+    try:
+        wait_until_answering(server.host, port, probe_zone, time.monotonic() + 10)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class SilentDnsServer:
+    """UDP and TCP sockets on loopback that accept queries and never reply: a dead nameserver.
+
+    Knot cannot be told to drop queries, so this is the one fake in the DNS tests; it is what a
+    resolver sees when a nameserver is down behind a firewall that drops packets.
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.port = free_port()
+        self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._udp.bind((host, self.port))
+        self._tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._tcp.bind((host, self.port))
+        self._tcp.listen(16)
+        self._tcp.settimeout(0.2)
+        self._held: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept_and_hold, daemon=True)
+        self._thread.start()
+
+    @property
+    def nameserver_spec(self) -> str:
+        return f"{self.host}@{self.port}"
+
+    def _accept_and_hold(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(OSError):
+                connection, _ = self._tcp.accept()
+                self._held.append(connection)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        for sock in [*self._held, self._udp, self._tcp]:
+            sock.close()
