@@ -1,0 +1,166 @@
+#!/usr/bin/python
+# Copyright: v6gate developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: spf_check
+short_description: Evaluate SPF for sender addresses with pyspf and lint the record
+version_added: 0.1.0
+description:
+  - Evaluates SPF (RFC 7208) with pyspf, as policyd-spf does, for each sender address and the MAIL FROM
+    (or HELO) identity, and reports the result, the explanation, the record, the DNS-mechanism lookup count
+    of the whole record tree and the void-lookup count.
+  - For IPv6 senders it also evaluates with dual-stack void counting, where an empty AAAA answer for a
+    name that has an A record is not void; pyspf counts it as void, so the two can disagree (for example
+    C(permerror) versus C(pass)) and both are reported.
+  - Warns about more than 10 DNS lookups, the C(ptr) mechanism, C(+all), a missing record and several records.
+  - Read-only.
+author: v6gate developers
+requirements:
+  - dnspython >= 2.0
+  - pyspf >= 2.0.14
+options:
+  address:
+    description: Sender (SMTP client) addresses, IPv4 or IPv6, any textual form.
+    type: list
+    elements: str
+    required: true
+    aliases: [addresses]
+  mail_from:
+    description:
+      - MAIL FROM address (C(user@example.com)) or domain (checked as C(postmaster@domain)).
+      - When omitted, the HELO identity is checked.
+    type: str
+  helo:
+    description: HELO/EHLO name of the sender; used for the HELO identity and the C(%{h}) macro.
+    type: str
+  nameservers:
+    description:
+      - Nameservers to ask, as IP addresses with an optional port
+        (C(192.0.2.53), C(192.0.2.53@5353), C(192.0.2.53:5353), C(2001:db8::53), C([2001:db8::53]:5353)).
+      - Empty means the controller's C(/etc/resolv.conf).
+    type: list
+    elements: str
+    default: []
+  timeout:
+    description: Seconds to wait for one answer from a nameserver.
+    type: float
+    default: 3.0
+  retries:
+    description: How many more times to try after a timeout before the lookup counts as C(timeout).
+    type: int
+    default: 1
+  max_in_flight:
+    description: Upper bound on DNS queries in flight at once (1-1024); lookups are cached for the run.
+    type: int
+    default: 32
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+seealso:
+  - module: v6gate.mx.ipv6_sender_readiness
+"""
+
+EXAMPLES = r"""
+- name: Would example.com's IPv6 relay pass SPF?
+  v6gate.mx.spf_check:
+    address: 2001:db8:25::10
+    mail_from: bounces@example.com
+    helo: mail.example.com
+  delegate_to: localhost
+  register: spf
+
+- name: Fail the play when the record needs too many lookups
+  ansible.builtin.assert:
+    that: spf.lookup_count <= 10
+    fail_msg: "{{ spf.warnings }}"
+"""
+
+RETURN = r"""
+result:
+  description: "pyspf result for the single address: pass, fail, softfail, neutral, none, permerror or
+    temperror."
+  returned: when one address was given
+  type: str
+  sample: pass
+explanation:
+  description: pyspf's explanation for the single address.
+  returned: when one address was given
+  type: str
+record: {description: The SPF record (strings joined)., returned: when one address was given, type: str}
+lookup_count:
+  description: DNS-querying terms (include, a, mx, ptr, exists, redirect) in the whole record tree.
+  returned: when one address was given
+  type: int
+void_lookup_count: {description: Void lookups pyspf counted., returned: when one address was given, type: int}
+void_lookup_count_dual_stack:
+  description: Void lookups when an empty AAAA of a name with an A record is not void.
+  returned: when one address was given
+  type: int
+warnings_found:
+  description: Record warnings for the single address.
+  returned: when one address was given
+  type: list
+  elements: str
+results:
+  description: One entry per address with all of the above plus result_dual_stack, identity and domain.
+  returned: always
+  type: list
+  elements: dict
+dns: {description: Nameservers used, queries sent and cache hits., returned: always, type: dict}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import (
+    DNS_ARGUMENT_SPEC,
+    check_spf,
+    client_from_module,
+    parse_addresses,
+    require_libraries,
+)
+
+SINGLE_ADDRESS_KEYS = ("result", "explanation", "record", "lookup_count", "void_lookup_count",
+                       "void_lookup_count_dual_stack", "result_dual_stack")
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "address": {"type": "list", "elements": "str", "required": True, "aliases": ["addresses"]},
+            "mail_from": {"type": "str"},
+            "helo": {"type": "str"},
+            **DNS_ARGUMENT_SPEC,
+        },
+        required_one_of=[("mail_from", "helo")],
+        supports_check_mode=True,
+    )
+    require_libraries(module, need_spf=True)
+    texts = module.params["address"]
+    if not texts:
+        module.fail_json(msg="address must name at least one IP address")
+    try:
+        addresses = parse_addresses(texts)
+    except ValueError as error:
+        module.fail_json(msg=str(error))
+    client = client_from_module(module)
+    tree_cache = {}
+    results = client.map(
+        lambda ip: check_spf(client, ip, module.params["mail_from"], module.params["helo"], tree_cache),
+        addresses,
+    )
+    output = {"changed": False, "results": results, "dns": client.stats()}
+    if len(results) == 1:
+        output.update({key: results[0][key] for key in SINGLE_ADDRESS_KEYS})
+        # "warnings" is reserved by Ansible for its own warnings list; record warnings go to warnings_found
+        # and are also shown to the user as Ansible warnings.
+        output["warnings_found"] = results[0]["warnings"]
+    for warning in dict.fromkeys(w for r in results for w in r["warnings"]):
+        module.warn(warning)
+    module.exit_json(**output)
+
+
+if __name__ == "__main__":
+    main()
