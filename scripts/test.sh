@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Every check, in order, with each stage's duration: ruff, ansible-lint, pytest, every Molecule scenario.
+# Usage: scripts/test.sh [stage ...]   stages: ruff ansible-lint pytest molecule  (default: all)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+export CONTAINERS_CONF="$PWD/containers.conf"
+export ANSIBLE_CONFIG="$PWD/ansible.cfg"
+export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
+
+stages=("$@")
+[ ${#stages[@]} -gt 0 ] || stages=(ruff ansible-lint pytest molecule)
+
+failed=()
+summary=()
+run_stage() {
+  local name=$1; shift
+  local start=$SECONDS rc
+  echo "=== stage $name: $*"
+  "$@"; rc=$?
+  summary+=("$(printf '%-28s %5ss  %s' "$name" $((SECONDS - start)) "$([ $rc -eq 0 ] && echo ok || echo "FAILED ($rc)")")")
+  [ $rc -eq 0 ] || failed+=("$name")
+}
+
+scenarios() {
+  local dir
+  for dir in molecule/*/molecule.yml; do
+    [ -e "$dir" ] && basename "$(dirname "$dir")"
+  done
+}
+
+for stage in "${stages[@]}"; do
+  case "$stage" in
+    ruff) run_stage ruff ruff check . ;;
+    ansible-lint) run_stage ansible-lint ansible-lint --offline ;;
+    pytest) run_stage pytest pytest -q ;;
+    molecule)
+      for scenario in $(scenarios); do
+        run_stage "molecule:$scenario" molecule test -s "$scenario"
+      done ;;
+    *) echo "unknown stage: $stage" >&2; exit 2 ;;
+  esac
+done
+
+echo
+echo "=== stage durations"
+printf '%s\n' "${summary[@]}"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "FAILED stages: ${failed[*]}"
+  exit 1
+fi
+echo "all stages passed"
