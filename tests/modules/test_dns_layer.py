@@ -1,0 +1,122 @@
+"""The DNS layer: nameserver parsing, the five outcomes against real servers, cache and concurrency bound."""
+
+import threading
+
+import dns.reversename
+import pytest
+from ansible_collections.v6gate.mx.plugins.module_utils import v6gate_dns
+from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import DnsClient, parse_nameserver
+
+pytestmark = pytest.mark.dns
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("192.0.2.53", ("192.0.2.53", 53)),
+        ("192.0.2.53@5353", ("192.0.2.53", 5353)),
+        ("192.0.2.53:5353", ("192.0.2.53", 5353)),
+        ("2001:db8::53", ("2001:db8::53", 53)),
+        ("2001:0db8:0000::0053", ("2001:db8::53", 53)),
+        ("[2001:db8::53]", ("2001:db8::53", 53)),
+        ("[2001:db8::53]:5353", ("2001:db8::53", 5353)),
+        ("2001:db8::53@5353", ("2001:db8::53", 5353)),
+    ],
+)
+def test_nameserver_forms(spec, expected):
+    assert parse_nameserver(spec) == expected
+
+
+@pytest.mark.parametrize("spec", ["ns1.example.com", "192.0.2.53@0", "192.0.2.53:99999", "[2001:db8::53",
+                                  "[2001:db8::53]x", "192.0.2.300", ""])
+def test_bad_nameserver_is_refused_with_its_text(spec):
+    with pytest.raises(ValueError, match="nameserver"):
+        parse_nameserver(spec)
+
+
+def test_answer_over_ipv4_and_ipv6_nameserver(dns_server):
+    for spec in dns_server.nameserver_specs:
+        result = DnsClient([spec], timeout=2).resolve("mail.example.com", "AAAA")
+        assert (result.outcome, result.records) == ("answer", ("2001:db8:25::10",))
+
+
+def test_nxdomain_nodata_servfail_are_told_apart(client):
+    assert client.resolve("ghost.example.com", "AAAA").outcome == "nxdomain"
+    nodata = client.resolve("v4only1.example.com", "AAAA")
+    assert nodata.outcome == "nodata" and nodata.is_void and not nodata.is_temporary
+    servfail = client.resolve("host.servfail.example", "AAAA")
+    assert servfail.outcome == "servfail" and servfail.is_temporary
+
+
+def test_silent_server_gives_timeout_not_nxdomain(silent_client):
+    result = silent_client.resolve("mail.example.com", "A")
+    assert result.outcome == "timeout"
+    assert result.is_temporary and not result.is_void
+
+
+def test_cname_is_followed(client):
+    assert client.resolve("alias.example.com", "AAAA").records == ("2001:db8:25::10",)
+
+
+def test_txt_strings_are_kept_and_joined(client):
+    result = client.resolve("split.example.com", "TXT")
+    assert result.txt_strings == ((b"v=spf1 ip6:2001:db8:25::/48 ", b"ip4:198.51.100.0/24 -all"),)
+    assert result.records == ("v=spf1 ip6:2001:db8:25::/48 ip4:198.51.100.0/24 -all",)
+
+
+def test_cache_answers_repeated_lookups_without_new_queries(client):
+    for _ in range(5):
+        client.resolve("Mail.Example.com.", "A")
+    assert client.queries_sent == 1
+    assert client.cache_hits == 4
+
+
+def test_failures_are_cached_for_the_run_too(silent_client):
+    silent_client.resolve("mail.example.com", "A")
+    silent_client.resolve("mail.example.com", "A")
+    assert silent_client.queries_sent == 1
+
+
+def test_queries_in_flight_never_exceed_the_bound(dns_server, monkeypatch):
+    client = DnsClient([f"{dns_server.host}@{dns_server.port}"], max_in_flight=4)
+    in_flight, peak, lock = [0], [0], threading.Lock()
+    real_query = client._query
+
+    def counting_query(name, rdtype):
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        try:
+            return real_query(name, rdtype)
+        finally:
+            with lock:
+                in_flight[0] -= 1
+
+    monkeypatch.setattr(client, "_query", counting_query)
+    names = [dns.reversename.from_address(f"2001:db8:25::{n:x}").to_text() for n in range(1, 200)]
+    results = client.map(lambda name: client.resolve(name, "PTR"), names)
+    assert len(results) == 199
+    assert 1 < peak[0] <= 4
+
+
+def test_missing_dnspython_ends_module_with_missing_required_lib(monkeypatch):
+    class FakeModule:
+        def fail_json(self, **kwargs):
+            raise SystemExit(kwargs)
+
+    monkeypatch.setattr(v6gate_dns, "HAS_DNSPYTHON", False)
+    with pytest.raises(SystemExit) as exit_info:
+        v6gate_dns.require_libraries(FakeModule())
+    assert "dnspython" in exit_info.value.args[0]["msg"]
+
+
+def test_missing_pyspf_ends_module_with_missing_required_lib(monkeypatch):
+    class FakeModule:
+        def fail_json(self, **kwargs):
+            raise SystemExit(kwargs)
+
+    monkeypatch.setattr(v6gate_dns, "HAS_PYSPF", False)
+    v6gate_dns.require_libraries(FakeModule())  # not needed: no failure
+    with pytest.raises(SystemExit) as exit_info:
+        v6gate_dns.require_libraries(FakeModule(), need_spf=True)
+    assert "pyspf" in exit_info.value.args[0]["msg"]
