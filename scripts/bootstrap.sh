@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 host_packages=(
   podman runc debootstrap          # lab and Molecule containers, built without a registry
   knot knot-dnsutils               # the authoritative DNS server the tests start on loopback
-  python3 python3-venv git make ca-certificates
+  python3 python3-venv git ca-certificates
 )
 
 missing=()
