@@ -32,6 +32,13 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "PTR_POLICIES",
+    "PTR_POLICY_EXISTS",
+    "PTR_POLICY_FCRDNS",
+    "RULE_AUTHENTICATION",
+    "RULE_DNS_TEMPORARY",
+    "RULE_GATE_ERROR",
+    "RULE_OPT_IN",
+    "RULE_REVERSE_DNS",
     "MessageVerdict",
     "OptInList",
     "OptInListUnavailable",

@@ -1,0 +1,5 @@
+import sys
+
+from .milter import main
+
+sys.exit(main())

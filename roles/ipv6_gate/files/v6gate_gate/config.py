@@ -1,0 +1,102 @@
+"""The gate's configuration file (INI, section ``[gate]``), written by the ipv6_gate role."""
+
+from __future__ import annotations
+
+import configparser
+import ipaddress
+from dataclasses import dataclass, field
+
+from .rules import PTR_POLICIES
+
+DEFAULT_CONFIG_PATH = "/etc/v6gate/ipv6-gate.conf"
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing, unreadable or has an invalid value."""
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    authserv_id: str
+    optin_file: str
+    socket: str = "inet:8893@127.0.0.1"
+    ptr_policy: str = "exists"
+    trusted_networks: tuple = ()
+    known_domains: tuple[str, ...] = ()
+    dns_timeout: float = 5.0
+    spf_timeout: float = 20.0
+    milter_timeout: int = 600
+    nameservers: tuple[str, ...] = field(default=())
+
+
+def _split(value: str) -> list[str]:
+    return [item for item in value.replace(",", " ").split() if item]
+
+
+def parse_config(text: str, source: str = "<config>") -> GateConfig:
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(text, source=source)
+    except configparser.Error as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    if not parser.has_section("gate"):
+        raise ConfigError(f"{source}: no [gate] section")
+    section = parser["gate"]
+    known = {
+        "authserv_id",
+        "optin_file",
+        "socket",
+        "ptr_policy",
+        "trusted_networks",
+        "known_domains",
+        "dns_timeout",
+        "spf_timeout",
+        "milter_timeout",
+        "nameservers",
+    }
+    unknown = sorted(set(section) - known)
+    if unknown:
+        raise ConfigError(f"{source}: unknown setting(s) {', '.join(unknown)}")
+    for required in ("authserv_id", "optin_file"):
+        if not section.get(required, "").strip():
+            raise ConfigError(f"{source}: {required} is required")
+    authserv_id = section["authserv_id"].strip()
+    if any(ch.isspace() or ch in ';()"' for ch in authserv_id):
+        raise ConfigError(f"{source}: authserv_id must be a single token, got {authserv_id!r}")
+    ptr_policy = section.get("ptr_policy", "exists").strip()
+    if ptr_policy not in PTR_POLICIES:
+        raise ConfigError(f"{source}: ptr_policy must be one of {', '.join(PTR_POLICIES)}")
+    try:
+        networks = tuple(
+            ipaddress.ip_network(n, strict=False) for n in _split(section.get("trusted_networks", ""))
+        )
+    except ValueError as exc:
+        raise ConfigError(f"{source}: trusted_networks: {exc}") from None
+    try:
+        dns_timeout = section.getfloat("dns_timeout", 5.0)
+        spf_timeout = section.getfloat("spf_timeout", 20.0)
+        milter_timeout = section.getint("milter_timeout", 600)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    if not (0 < dns_timeout <= 60 and 0 < spf_timeout <= 120 and 0 < milter_timeout <= 3600):
+        raise ConfigError(f"{source}: timeouts out of range (dns 0-60 s, spf 0-120 s, milter 0-3600 s)")
+    return GateConfig(
+        authserv_id=authserv_id,
+        optin_file=section["optin_file"].strip(),
+        socket=section.get("socket", "inet:8893@127.0.0.1").strip(),
+        ptr_policy=ptr_policy,
+        trusted_networks=networks,
+        known_domains=tuple(_split(section.get("known_domains", ""))),
+        dns_timeout=dns_timeout,
+        spf_timeout=spf_timeout,
+        milter_timeout=milter_timeout,
+        nameservers=tuple(_split(section.get("nameservers", ""))),
+    )
+
+
+def load_config(path: str = DEFAULT_CONFIG_PATH) -> GateConfig:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return parse_config(handle.read(), path)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None

@@ -1,0 +1,171 @@
+"""pymilter glue: connect SMTP events to GateSession, and never let an error become an accept.
+
+Kept thin on purpose: every decision is made in ``session`` (tested without pymilter); this file only
+translates callbacks, macros and header edits, and turns any exception into a temporary failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import logging.handlers
+import sys
+
+import Milter
+
+from . import __version__
+from .config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from .rules import OptInList, gate_error_reply
+from .session import Checks, GateSession
+
+log = logging.getLogger("v6gate-gate")
+
+
+def _fail_closed(callback):
+    """Any exception inside a callback answers 451 4.3.0 (tempfail), logged with the traceback."""
+
+    @functools.wraps(callback)
+    def guarded(self, *args):
+        try:
+            return callback(self, *args)
+        except Exception:
+            log.exception(
+                "internal error in %s for client=%s; answering tempfail",
+                callback.__name__,
+                getattr(self.session, "client_text", "?"),
+            )
+            try:
+                self.setreply(*gate_error_reply().milter_reply())
+            except Exception:  # the tempfail below stands anyway
+                log.exception("could not set the temporary reply text")
+            return Milter.TEMPFAIL
+
+    return guarded
+
+
+class GateMilter(Milter.Base):
+    """One instance per SMTP connection (pymilter's factory)."""
+
+    config = None
+    optin = None
+    checks = None
+
+    def __init__(self) -> None:
+        self.session = GateSession(self.config, self.optin, self.checks, log)
+
+    def _reply(self, reply):
+        if reply is None:
+            return Milter.CONTINUE
+        self.setreply(*reply.milter_reply())
+        return Milter.REJECT if reply.is_permanent else Milter.TEMPFAIL
+
+    @_fail_closed
+    def connect(self, hostname, family, hostaddr):
+        address = hostaddr[0] if isinstance(hostaddr, tuple) and hostaddr else str(hostaddr)
+        if not self.session.connect(address):
+            return Milter.ACCEPT  # not our client: no further callbacks for this connection
+        return Milter.CONTINUE
+
+    @_fail_closed
+    def hello(self, name):
+        self.session.hello(name)
+        return Milter.CONTINUE
+
+    @_fail_closed
+    def envfrom(self, sender, *esmtp_params):
+        if not self.session.mail_from(sender, self.getsymval("{auth_authen}")):
+            return Milter.ACCEPT  # this transaction is exempt (SASL-authenticated)
+        return Milter.CONTINUE
+
+    @_fail_closed
+    def envrcpt(self, recipient, *esmtp_params):
+        return self._reply(self.session.recipient(recipient, self.getsymval("i")))
+
+    @_fail_closed
+    def header(self, name, value):
+        self.session.header(name, value)
+        return Milter.CONTINUE
+
+    @_fail_closed
+    def eom(self):
+        outcome = self.session.end_of_message(self.getsymval("i"))
+        if outcome.reply is not None:
+            return self._reply(outcome.reply)
+        for index in outcome.delete_auth_results:  # highest index first, so the others do not shift
+            self.chgheader("Authentication-Results", index, "")
+        if outcome.add_auth_results:
+            self.addheader("Authentication-Results", outcome.add_auth_results, 0)
+        return Milter.ACCEPT
+
+    def abort(self):
+        return Milter.CONTINUE
+
+    def close(self):
+        return Milter.CONTINUE
+
+
+def _setup_logging(to_stderr: bool) -> None:
+    if to_stderr:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    else:
+        handler = logging.handlers.SysLogHandler(address="/dev/log", facility="mail")
+        handler.setFormatter(logging.Formatter("v6gate-gate[%(process)d]: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="v6gate-gate", description="IPv6 anonymous-inbound gate milter")
+    parser.add_argument("--config", default=DEFAULT_CONFIG_PATH)
+    parser.add_argument("--check-config", action="store_true", help="validate the configuration and exit")
+    parser.add_argument("--check-optin", metavar="FILE", help="validate an opt-in domains file and exit")
+    parser.add_argument("--stderr", action="store_true", help="log to stderr (the journal) instead of syslog")
+    parser.add_argument("--version", action="version", version=__version__)
+    args = parser.parse_args(argv)
+    _setup_logging(args.stderr or args.check_config or bool(args.check_optin))
+
+    if args.check_optin:
+        from .rules import parse_optin_text
+
+        try:
+            with open(args.check_optin, encoding="utf-8") as handle:
+                domains = parse_optin_text(handle.read())
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            log.error("%s: %s", args.check_optin, exc)
+            return 1
+        print(f"{args.check_optin}: {len(domains)} domain(s)")
+        return 0
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return 2
+    if args.check_config:
+        print(f"{args.config}: ok (authserv_id={config.authserv_id}, ptr_policy={config.ptr_policy})")
+        return 0
+
+    import dns.resolver
+
+    checks = Checks(config)
+    dns.resolver.default_resolver = checks.resolver  # pyspf resolves through the default resolver
+    GateMilter.config = config
+    GateMilter.optin = OptInList(config.optin_file, log)  # a missing list makes RCPT tempfail, not 5xx
+    GateMilter.checks = checks
+    Milter.factory = GateMilter
+    Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS)
+    log.info(
+        "starting v6gate-gate %s on %s (authserv_id=%s ptr_policy=%s trusted=%s)",
+        __version__,
+        config.socket,
+        config.authserv_id,
+        config.ptr_policy,
+        ",".join(str(n) for n in config.trusted_networks) or "-",
+    )
+    Milter.runmilter("v6gate-gate", config.socket, config.milter_timeout)
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
