@@ -1,0 +1,92 @@
+"""playbooks/audit.yml end to end against the Knot fixture: exit status and the three reports."""
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.dns
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+INVENTORY = Path(__file__).parent / "inventory.yml"
+NO_PTR = ("450 4.7.25 Service unavailable, sending IPv6 address [2001:db8:25::13] must have reverse DNS "
+          "record.")
+NO_AUTH = ("450 4.7.26 Service unavailable, message sent over IPv6 [{}] must pass either SPF or DKIM "
+           "validation.")
+
+
+def run_audit(dns_server, reports_dir: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               V6GATE_FIXTURE_DNS_PORT=str(dns_server.port))
+    command = [str(REPO_ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(INVENTORY),
+               str(REPO_ROOT / "playbooks" / "audit.yml"), "-e", f"v6gate_audit_reports_dir={reports_dir}",
+               "-e", f"ansible_python_interpreter={sys.executable}", *extra]
+    return subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def audit(dns_server, tmp_path_factory):
+    reports = tmp_path_factory.mktemp("audit-reports")
+    return run_audit(dns_server, reports), reports
+
+
+def test_audit_fails_when_a_sender_would_be_refused(audit):
+    completed, _ = audit
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    expected = "3 address/domain pair(s) would be refused and 1 sender(s) could not be audited"
+    assert expected in completed.stdout
+
+
+def test_json_report_has_every_result(audit):
+    _, reports = audit
+    data = json.loads((reports / "audit.json").read_text())
+    assert (data["refused"], data["errors"]) == (3, 1)
+    senders = data["senders"]
+    assert set(senders) == {"relay-good.example.com", "relay-noptr.example.com", "relay.example.org",
+                            "relay-bad-input.example.net", "relay-dualstack.example.com"}
+    good = senders["relay-good.example.com"]
+    assert [row["verdict"] for row in good["rows"]] == ["accept", "accept"]
+    assert good["reverse_dns"][0]["ptr_names"] == ["mail.example.com"]
+    assert senders["relay-noptr.example.com"]["replies"] == [NO_PTR]
+    assert senders["relay.example.org"]["replies"] == [NO_AUTH.format("2001:db8:26::10")]
+    dual = senders["relay-dualstack.example.com"]["rows"][0]
+    assert (dual["spf"], dual["spf_dual_stack"]) == ("permerror", "pass")
+    assert "not IPv6" in senders["relay-bad-input.example.net"]["msg"]
+
+
+def test_markdown_summary_has_one_row_per_sender_and_address(audit):
+    _, reports = audit
+    text = (reports / "audit.md").read_text()
+    table = [line for line in text.splitlines() if line.startswith("| relay")]
+    assert len(table) == 6
+    assert ("| relay-good.example.com | `2001:db8:25::10` | example.com | PASS (pass) | PASS (pass) | PASS "
+            "| **ACCEPT** | 250 accepted |") in table
+    assert any(NO_PTR in line and "FAIL (missing)" in line for line in table)
+    assert any("FAIL (permerror, dual-stack pass)" in line for line in table)
+    assert "**2 accepted, 3 refused,\n1 not audited.**" in text
+
+
+def test_junit_xml_marks_refusals_as_failures(audit):
+    _, reports = audit
+    root = ET.parse(reports / "audit-junit.xml").getroot()
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("6", "3", "1")
+    failures = {case.get("name"): case.find("failure") for case in root.iter("testcase")
+                if case.find("failure") is not None}
+    assert failures["2001:db8:25::13 MAIL FROM example.com"].get("message") == NO_PTR
+    assert failures["2001:db8:26::10 MAIL FROM example.org"].get("type") == "4.7.26"
+
+
+def test_report_only_writes_reports_and_succeeds(dns_server, tmp_path):
+    completed = run_audit(dns_server, tmp_path, "-e", "v6gate_audit_report_only=true")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert {p.name for p in tmp_path.iterdir()} == {"audit.json", "audit.md", "audit-junit.xml"}
+
+
+def test_all_good_group_passes(dns_server, tmp_path):
+    completed = run_audit(dns_server, tmp_path, "--limit", "relay-good.example.com")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert json.loads((tmp_path / "audit.json").read_text())["refused"] == 0
