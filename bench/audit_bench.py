@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Audit throughput against a local Knot DNS server, and checkdmarc's on the same zone.
+
+Generates a zone with N senders (each: an IPv6 address with a forward-confirmed PTR for 90 % of them, its
+own MAIL FROM domain with an SPF record that includes a shared record, and a DKIM key), serves it with
+knotd on loopback, then measures from a cold cache each time:
+
+* reverse DNS: addresses/s for one reverse_dns-style call over all N addresses;
+* readiness: addresses/s for the full ipv6_sender_readiness verdict (PTR, SPF with pyspf, DKIM) of N senders;
+* SPF only: v6gate's SPF check (pyspf evaluation plus the record-tree lint) in domains/s, and checkdmarc's
+  check_spf (record lookup, parse, lookup counting) in domains/s on the same domains; the ratio is printed.
+
+checkdmarc has no batch API, so it is called once per domain, the way its CLI does. Run:
+    .venv/bin/python bench/audit_bench.py [--senders 1000 10000] [--max-in-flight 64] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO_ROOT / "collections"), str(REPO_ROOT / "tests")]
+
+import dns.name
+import dns.nameserver
+import dns.reversename
+from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import (
+    DnsClient,
+    assess_sender,
+    check_reverse,
+    check_spf,
+)
+from dnsserver import running_knot
+
+BENCH_ZONE = "bench.example"
+BENCH_PREFIX = ipaddress.IPv6Network("2001:db8:be::/48")
+REVERSE_ZONE = "e.b.0.0.8.b.d.0.1.0.0.2.ip6.arpa"
+DKIM_KEY = (REPO_ROOT / "tests" / "fixtures" / "dkim" / "rsa1024.pub.b64").read_text().strip()
+SOA = ("$TTL 300\n@ IN SOA ns1.bench.example. hostmaster.bench.example. 1 3600 600 86400 300\n"
+       "@ IN NS ns1.bench.example.\n")
+
+
+def sender_address(index: int) -> str:
+    return str(BENCH_PREFIX.network_address + index + 1)
+
+
+def write_zones(zones_dir: Path, senders: int) -> None:
+    forward = [f"$ORIGIN {BENCH_ZONE}.\n", SOA, "ns1 IN AAAA 2001:db8::53\n",
+               '_spf IN TXT "v=spf1 ip6:2001:db8:bf::/48 ip4:198.51.100.0/24 -all"\n']
+    reverse = [f"$ORIGIN {REVERSE_ZONE}.\n", SOA]
+    for index in range(senders):
+        address = sender_address(index)
+        forward.append(f"s{index} IN AAAA {address}\n")
+        forward.append(f'd{index} IN TXT "v=spf1 ip6:{address}/128 include:_spf.{BENCH_ZONE} -all"\n')
+        forward.append(f'sel._domainkey.d{index} IN TXT "v=DKIM1; k=rsa; p={DKIM_KEY}"\n')
+        if index % 10:  # every tenth sender has no PTR, as in real fleets
+            name = dns.reversename.from_address(address).relativize(dns.name.from_text(REVERSE_ZONE))
+            reverse.append(f"{name} IN PTR s{index}.{BENCH_ZONE}.\n")
+    (zones_dir / f"{BENCH_ZONE}.zone").write_text("".join(forward))
+    (zones_dir / f"{REVERSE_ZONE}.zone").write_text("".join(reverse))
+
+
+def timed(function) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = function()
+    return time.perf_counter() - start, result
+
+
+def bench_size(port: int, senders: int, max_in_flight: int) -> dict:
+    nameserver = f"127.0.0.1@{port}"
+    addresses = [sender_address(i) for i in range(senders)]
+    domains = [f"d{i}.{BENCH_ZONE}" for i in range(senders)]
+
+    client = DnsClient([nameserver], timeout=3, retries=1, max_in_flight=max_in_flight)
+    rdns_seconds, rdns = timed(lambda: client.map(lambda a: check_reverse(client, a), addresses))
+    assert sum(r["status"] == "pass" for r in rdns) == senders - len(range(0, senders, 10))
+
+    client = DnsClient([nameserver], timeout=3, retries=1, max_in_flight=max_in_flight)
+    readiness_seconds, verdicts = timed(lambda: client.map(
+        lambda i: assess_sender(client, [addresses[i]], f"s{i}.{BENCH_ZONE}", [domains[i]], ["sel"]),
+        range(senders)))
+    accepted = sum(v["accepted"] for v in verdicts)
+    assert accepted == senders - len(range(0, senders, 10)), accepted
+
+    client = DnsClient([nameserver], timeout=3, retries=1, max_in_flight=max_in_flight)
+    spf_seconds, spf_results = timed(lambda: client.map(
+        lambda i: check_spf(client, addresses[i], domains[i], f"s{i}.{BENCH_ZONE}"), range(senders)))
+    assert all(r["result"] == "pass" and r["lookup_count"] == 1 for r in spf_results)
+
+    checkdmarc_seconds, checkdmarc_results = timed(lambda: run_checkdmarc(port, domains))
+    assert all(r.get("valid") and r.get("dns_lookups") == 1 for r in checkdmarc_results), (
+        checkdmarc_results[:1])
+
+    return {
+        "senders": senders,
+        "max_in_flight": max_in_flight,
+        "reverse_dns_addresses_per_s": senders / rdns_seconds,
+        "readiness_addresses_per_s": senders / readiness_seconds,
+        "v6gate_spf_domains_per_s": senders / spf_seconds,
+        "checkdmarc_spf_domains_per_s": senders / checkdmarc_seconds,
+        "spf_ratio_v6gate_to_checkdmarc": checkdmarc_seconds / spf_seconds,
+    }
+
+
+def run_checkdmarc(port: int, domains: list[str]) -> list[dict]:
+    import checkdmarc.spf
+    import checkdmarc.utils
+
+    checkdmarc.utils.DNS_CACHE.clear()  # cold cache, like our own clients
+    nameservers = [dns.nameserver.Do53Nameserver("127.0.0.1", port)]
+    return [checkdmarc.spf.check_spf(domain, nameservers=nameservers, timeout=3.0) for domain in domains]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--senders", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--max-in-flight", type=int, default=64)
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="v6gate-bench-") as work:
+        zones_dir = Path(work) / "zones"
+        zones_dir.mkdir()
+        write_zones(zones_dir, max(args.senders))
+        with running_knot(Path(work) / "knot", zones_dir, probe_zone=BENCH_ZONE) as server:
+            results = [bench_size(server.port, size, args.max_in_flight) for size in args.senders]
+
+    print(f"{'senders':>8} {'rDNS addr/s':>12} {'readiness addr/s':>17} {'v6gate SPF dom/s':>17} "
+          f"{'checkdmarc SPF dom/s':>21} {'SPF ratio':>10}")
+    for row in results:
+        print(f"{row['senders']:>8} {row['reverse_dns_addresses_per_s']:>12.0f} "
+              f"{row['readiness_addresses_per_s']:>17.0f} {row['v6gate_spf_domains_per_s']:>17.0f} "
+              f"{row['checkdmarc_spf_domains_per_s']:>21.0f} {row['spf_ratio_v6gate_to_checkdmarc']:>9.2f}x")
+    print(f"(knotd on loopback, max_in_flight={args.max_in_flight}, cold cache per measurement; "
+          "SPF ratio = v6gate domains/s / checkdmarc domains/s, same run, same zone)")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
