@@ -1,0 +1,482 @@
+# Copyright: v6gate developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Per-domain IPv6 opt-in: editing the gate's opt-in file safely, and checking a domain is ready first.
+
+The file format belongs to ``ipv6_rules.parse_optin_text`` (the function the running gate uses); this
+module never parses the file any other way. Editing works on whole lines: a line whose domain is
+removed is dropped, new domains are appended, every other line (comments, blank lines, spelling, order)
+is kept byte for byte. The result is parsed again before it replaces the file, and it replaces the file
+by rename in the same directory, so the gate (which re-reads on mtime/inode change) sees either the old
+or the new file, never a half-written one.
+
+Readiness, before a domain is enabled, is a list of named checks, each with a status and a detail:
+
+* ``accepted_domain`` the stack accepts mail for the domain (it is a relay domain of this MX),
+* ``mx``              the domain publishes MX records (not none, not a null MX),
+* ``mx_aaaa``         at least one MX host has an AAAA record (IPv6 senders can reach it),
+* ``mx_ptr``          every such IPv6 address has a PTR record,
+* ``smtp_ipv6``       each of those addresses (or the given ones) greets with ``220`` on port 25.
+
+A DNS timeout or SERVFAIL fails a check as *temporary*: the answer is unknown, so the domain is not
+enabled, and the detail says to try again rather than blaming the domain's records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import ipaddress
+import json
+import os
+import re
+import socket
+import stat
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import (
+    normalize_domain,
+    parse_optin_text,
+)
+from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import ANSWER, check_reverse
+
+# The ipv6_gate role's default (ipv6_gate_config_dir + /ipv6-optin-domains); the module's default too.
+DEFAULT_OPTIN_FILE = "/etc/v6gate/ipv6-optin-domains"
+DEFAULT_CHANGE_LOG = "/var/lib/v6gate/optin-changes.jsonl"
+
+CHECK_ACCEPTED_DOMAIN = "accepted_domain"
+CHECK_MX = "mx"
+CHECK_MX_AAAA = "mx_aaaa"
+CHECK_MX_PTR = "mx_ptr"
+CHECK_SMTP_IPV6 = "smtp_ipv6"
+CHECKS = (CHECK_ACCEPTED_DOMAIN, CHECK_MX, CHECK_MX_AAAA, CHECK_MX_PTR, CHECK_SMTP_IPV6)
+DNS_CHECKS = (CHECK_MX, CHECK_MX_AAAA, CHECK_MX_PTR)
+
+PASS = "pass"
+FAIL = "fail"
+SKIPPED = "skipped"  # the caller asked not to run it
+UNCHECKED = "unchecked"  # could not run because an earlier check it depends on failed
+
+NEW_FILE_HEADER = (
+    "# Domains that accept anonymous mail over IPv6 (v6gate opt-in), one per line.\n"
+    "# Recipients in any other domain get 550 5.2.1 from the gate. Managed by the ipv6_gate role and\n"
+    "# v6gate.mx.ipv6_optin; the list in the inventory (ipv6_gate_optin_domains) is the source of truth.\n"
+)
+
+# One DNS label in A-label form: letters, digits, hyphens inside; 1 to 63 characters.
+_LDH_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+# -------------------------------------------------------------------------------------- domain input
+
+
+def validate_domain(text) -> tuple[str, str]:
+    """A domain given to the module -> (comparison key, spelling to write). Raises ValueError.
+
+    The file's own parser decides what a domain line is; on top of that, input must be one line with
+    no comment and each label must be a hostname label, because a mail domain with, say, an underscore
+    cannot be reached and is a typo.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"domain {text!r}: empty")
+    if "#" in text or "\n" in text or "\r" in text:
+        raise ValueError(f"domain {text!r}: must be a single domain name, without '#' or line breaks")
+    try:
+        parsed = parse_optin_text(text)
+    except ValueError as error:
+        raise ValueError(f"domain {text!r}: {str(error).removeprefix('line 1: ')}") from None
+    if len(parsed) != 1:
+        raise ValueError(f"domain {text!r}: must be a single domain name")
+    key, written = next(iter(parsed.items()))
+    bad = [label for label in key.split(".") if not _LDH_LABEL.match(label)]
+    if bad:
+        raise ValueError(f"domain {text!r}: label(s) {', '.join(repr(b) for b in bad)} are not valid in a "
+                         "host name (letters, digits and inner hyphens only)")
+    if len(key) > 253:
+        raise ValueError(f"domain {text!r}: longer than 253 characters")
+    return key, written
+
+
+def validate_domains(texts) -> dict[str, str]:
+    """Validate every domain; one ValueError naming all bad ones. Returns {key: spelling}, input order."""
+    domains: dict[str, str] = {}
+    errors = []
+    for text in texts:
+        try:
+            key, written = validate_domain(text)
+        except ValueError as error:
+            errors.append(str(error))
+            continue
+        domains.setdefault(key, written)
+    if errors:
+        raise ValueError("; ".join(errors))
+    return domains
+
+
+# ----------------------------------------------------------------------------------- editing the file
+
+
+@dataclass
+class OptInEdit:
+    """The file before and after one change; ``added``/``removed`` hold domains as written."""
+
+    before: str
+    after: str
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+    def domains_after(self) -> list[str]:
+        return list(parse_optin_text(self.after).values())
+
+
+def _line_domain_key(line: str) -> str | None:
+    """The comparison key of the domain on one line of a file that already parsed, or None."""
+    parsed = parse_optin_text(line)
+    return next(iter(parsed), None)
+
+
+def plan_edit(before: str, domains: dict[str, str], state: str, exclusive: bool = False) -> OptInEdit:
+    """Work out the new file text.
+
+    ``domains`` is {key: spelling} (from validate_domains). ``state`` present adds the missing ones at the
+    end, absent drops every line naming one of them. ``exclusive`` (with present) also drops every other
+    domain, so the file lists exactly ``domains``. Raises ValueError if ``before`` is not a valid opt-in
+    file: a broken file must be repaired by a person, not edited around.
+    """
+    if state not in ("present", "absent"):
+        raise ValueError(f"state must be present or absent, got {state!r}")
+    current = parse_optin_text(before)  # the gate's own parser: raises with the line number
+    if state == "present":
+        drop = {key for key in current if key not in domains} if exclusive else set()
+        add = {key: written for key, written in domains.items() if key not in current}
+    else:
+        drop = {key for key in domains if key in current}
+        add = {}
+    kept_lines = []
+    for line in before.splitlines(keepends=True):
+        if _line_domain_key(line) in drop:
+            continue
+        kept_lines.append(line)
+    after = "".join(kept_lines)
+    if add:
+        if after and not after.endswith("\n"):
+            after += "\n"
+        after += "".join(f"{written}\n" for written in add.values())
+    edit = OptInEdit(before, after, list(add.values()), [current[key] for key in current if key in drop])
+    expected = (set(current) - drop) | set(add)
+    if set(parse_optin_text(after)) != expected:  # cannot happen unless the line logic above is wrong
+        raise ValueError("internal error: the edited opt-in file does not list the expected domains")
+    return edit
+
+
+def read_optin_file(path: str) -> str | None:
+    """The file's text, or None when it does not exist. Raises OSError/UnicodeDecodeError otherwise."""
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def write_atomically(path: str, text: str, new_file_mode: int = 0o644) -> None:
+    """Replace ``path`` with ``text`` by rename from a temporary file in the same directory.
+
+    An existing file's owner, group and mode are copied onto the temporary file before the rename, so
+    the gate's user can read the new file the moment it appears. The text is validated with the gate's
+    parser first and flushed to disk before the rename; the directory is synced after it.
+    """
+    parse_optin_text(text)
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        existing = os.stat(path)
+    except FileNotFoundError:
+        existing = None
+    fd, temp_path = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            if existing is not None:
+                os.fchmod(handle.fileno(), stat.S_IMODE(existing.st_mode))
+                if (existing.st_uid, existing.st_gid) != (os.geteuid(), os.getegid()):
+                    os.fchown(handle.fileno(), existing.st_uid, existing.st_gid)
+            else:
+                os.fchmod(handle.fileno(), new_file_mode)
+            os.fsync(handle.fileno())
+        os.replace(temp_path, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp_path)
+        raise
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+# ----------------------------------------------------------------------------------------- change log
+
+
+class ChangeLog:
+    """The append-only JSON-lines record of opt-in changes, also the lock around one edit.
+
+    Opening it takes an exclusive flock, held until close: two runs on the same host (a playbook and a
+    person) then edit the opt-in file one after the other instead of losing one change. Opening before
+    the edit also proves the log is writable, so a change is never made that could not be recorded.
+    """
+
+    def __init__(self, path: str, mode: int = 0o640) -> None:
+        self.path = path
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, mode=0o750, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
+        self._file = os.fdopen(fd, "a", encoding="utf-8")
+        fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+
+    def append(self, entries: list[dict]) -> None:
+        if not entries:
+            return
+        # One write per call: with O_APPEND concurrent readers never see a partial line.
+        self._file.write("".join(json.dumps(entry, sort_keys=True) + "\n" for entry in entries))
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()  # releases the lock
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+
+def change_entries(edit: OptInEdit, path: str, changed_by: str, reason: str, forced: bool,
+                   readiness: dict, host: str | None = None, now: datetime | None = None) -> list[dict]:
+    """One change-log entry per domain added or removed."""
+    when = (now or datetime.now(UTC)).isoformat(timespec="seconds").replace("+00:00", "Z")
+    host = host or socket.gethostname()
+    entries = []
+    for domain in edit.added:
+        report = readiness.get(normalize_domain(domain), {})
+        entries.append({
+            "time": when, "host": host, "file": path, "domain": domain, "state": "present",
+            "changed_by": changed_by, "reason": reason, "forced": forced and not report.get("ready", True),
+            "checks": {check["check"]: check["status"] for check in report.get("checks", [])},
+        })
+    entries.extend({
+        "time": when, "host": host, "file": path, "domain": domain, "state": "absent",
+        "changed_by": changed_by, "reason": reason, "forced": False, "checks": {},
+    } for domain in edit.removed)
+    return entries
+
+
+def syslog_line(entry: dict) -> str:
+    checks = ",".join(f"{name}={status}" for name, status in entry["checks"].items()) or "-"
+    return (f"opt-in {entry['state']} domain={entry['domain']} file={entry['file']} "
+            f"by={entry['changed_by']} forced={'yes' if entry['forced'] else 'no'} checks={checks} "
+            f"reason={json.dumps(entry['reason'])}")
+
+
+# ------------------------------------------------------------------------------------------ readiness
+
+
+def _result(check: str, status: str, detail: str, temporary: bool = False, **data) -> dict:
+    return {"check": check, "status": status, "detail": detail, "temporary": temporary, **data}
+
+
+def smtp_greeting(address: str, port: int = 25, timeout: float = 10.0) -> tuple[bool, str]:
+    """Connect to [address]:port over IPv6 and read the greeting. (True, banner) for a 220 greeting.
+
+    The session is ended with QUIT so the MX logs a clean disconnect rather than a lost connection.
+    """
+    banner_lines: list[str] = []
+    try:
+        with socket.create_connection((address, port), timeout=timeout) as sock:
+            reader = sock.makefile("rb")
+            while True:
+                raw = reader.readline(1024)
+                if not raw:
+                    return False, (f"[{address}]:{port} closed the connection without a complete greeting"
+                                   + (f" after {banner_lines[-1]!r}" if banner_lines else ""))
+                line = raw.decode("ascii", "replace").rstrip("\r\n")
+                banner_lines.append(line)
+                if len(line) < 4 or line[3] != "-":
+                    break
+            with contextlib.suppress(OSError):
+                sock.sendall(b"QUIT\r\n")
+                reader.readline(1024)
+    except TimeoutError:
+        return False, f"[{address}]:{port} did not greet within {timeout:g} s"
+    except OSError as error:
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        return False, f"[{address}]:{port} not reachable: {reason}"
+    greeting = banner_lines[-1]
+    if greeting[:3] == "220":
+        return True, f"[{address}]:{port} greets: {greeting}"
+    return False, f"[{address}]:{port} answers but does not accept mail: {greeting}"
+
+
+def parse_smtp_addresses(texts) -> list[str]:
+    """IPv6 addresses to test SMTP on; one ValueError naming every entry that is not IPv6."""
+    addresses, bad = [], []
+    for text in texts:
+        try:
+            address = ipaddress.ip_address(str(text).strip().strip("[]"))
+        except ValueError:
+            bad.append(repr(text))
+            continue
+        if address.version != 6 or address.ipv4_mapped is not None:
+            bad.append(repr(text))
+            continue
+        addresses.append(address.compressed)
+    if bad:
+        raise ValueError(f"smtp_addresses must be IPv6 addresses: {', '.join(bad)}")
+    return addresses
+
+
+def assess_readiness(client, domain: str, accepted_domains=(), skip=(), smtp_addresses=None,
+                     smtp_port: int = 25, smtp_timeout: float = 10.0) -> dict:
+    """Run the readiness checks for one domain. ``client`` is a v6gate_dns.DnsClient (None if every DNS
+    check is skipped and smtp_addresses are given). Returns {domain, ready, reasons, checks, mx_hosts,
+    addresses}; ``checks`` holds one entry per check in CHECKS order."""
+    key = normalize_domain(domain)
+    skip = set(skip)
+    checks: dict[str, dict] = {}
+
+    accepted = {normalize_domain(d) for d in accepted_domains}
+    if CHECK_ACCEPTED_DOMAIN in skip:
+        checks[CHECK_ACCEPTED_DOMAIN] = _result(CHECK_ACCEPTED_DOMAIN, SKIPPED, "not checked (skipped)")
+    elif not accepted:
+        checks[CHECK_ACCEPTED_DOMAIN] = _result(
+            CHECK_ACCEPTED_DOMAIN, FAIL, "no accepted domains were given (accepted_domains is empty), so it "
+            f"cannot be confirmed that this MX accepts mail for {key}")
+    elif key in accepted:
+        checks[CHECK_ACCEPTED_DOMAIN] = _result(CHECK_ACCEPTED_DOMAIN, PASS, f"{key} is an accepted domain")
+    else:
+        checks[CHECK_ACCEPTED_DOMAIN] = _result(
+            CHECK_ACCEPTED_DOMAIN, FAIL, f"{key} is not one of the domains this MX accepts mail for "
+            f"({', '.join(sorted(accepted))})")
+
+    explicit_smtp = smtp_addresses is not None and len(smtp_addresses) > 0
+    need_dns = any(c not in skip for c in DNS_CHECKS) or (CHECK_SMTP_IPV6 not in skip and not explicit_smtp)
+    mx_hosts: list[str] = []
+    addresses: list[str] = []
+    blocked = ""  # why checks that need MX addresses could not run
+
+    if need_dns:
+        mx = client.resolve(key, "MX")
+        exchanges = sorted(mx.records) if mx.outcome == ANSWER else []
+        mx_hosts = [host for _pref, host in exchanges if host not in ("", "@", ".")]
+        if mx.is_temporary:
+            mx_status = _result(CHECK_MX, FAIL, f"MX lookup for {key} failed temporarily ({mx.outcome}: "
+                                f"{mx.detail}); try again", temporary=True)
+        elif mx.outcome != ANSWER:
+            mx_status = _result(CHECK_MX, FAIL, f"{key} has no MX record ({mx.outcome}); senders cannot "
+                                "find the MX")
+        elif not mx_hosts:
+            mx_status = _result(CHECK_MX, FAIL, f"{key} publishes a null MX (RFC 7505): it accepts no mail")
+        else:
+            mx_status = _result(CHECK_MX, PASS, f"MX {', '.join(f'{p} {h}' for p, h in exchanges)}")
+        checks[CHECK_MX] = mx_status if CHECK_MX not in skip else _result(
+            CHECK_MX, SKIPPED, "not checked (skipped)", mx_hosts=mx_hosts)
+        checks[CHECK_MX]["mx_hosts"] = mx_hosts
+        if mx_status["status"] == FAIL:
+            blocked = "the MX check failed"
+
+        aaaa_status = None
+        if not blocked:
+            lookups = client.map(lambda host: client.resolve(host, "AAAA"), mx_hosts)
+            with_aaaa = {host: list(r.records) for host, r in zip(mx_hosts, lookups, strict=True)
+                         if r.outcome == ANSWER}
+            temporary = [f"{host} ({r.outcome})" for host, r in zip(mx_hosts, lookups, strict=True)
+                         if r.is_temporary]
+            without = [f"{host} ({r.outcome})" for host, r in zip(mx_hosts, lookups, strict=True)
+                       if r.is_void]
+            addresses = list(dict.fromkeys(a for records in with_aaaa.values() for a in records))
+            if not with_aaaa:
+                if temporary:
+                    aaaa_status = _result(CHECK_MX_AAAA, FAIL, "AAAA lookup failed temporarily for "
+                                          f"{', '.join(temporary)}; try again", temporary=True)
+                else:
+                    aaaa_status = _result(CHECK_MX_AAAA, FAIL, "no MX host has an AAAA record: "
+                                          f"{', '.join(without)}; IPv6 senders cannot reach the domain")
+                blocked = "no MX host has an IPv6 address"
+            else:
+                detail = "; ".join(f"{host} AAAA {', '.join(records)}" for host, records in with_aaaa.items())
+                if without or temporary:
+                    detail += (f" (without AAAA: {', '.join(without + temporary)}; "
+                               "IPv6 senders use the others)")
+                aaaa_status = _result(CHECK_MX_AAAA, PASS, detail)
+            aaaa_status["addresses"] = addresses
+        if CHECK_MX_AAAA in skip:
+            checks[CHECK_MX_AAAA] = _result(CHECK_MX_AAAA, SKIPPED, "not checked (skipped)",
+                                            addresses=addresses)
+        elif aaaa_status is None:
+            checks[CHECK_MX_AAAA] = _result(CHECK_MX_AAAA, UNCHECKED, f"not checked: {blocked}")
+        else:
+            checks[CHECK_MX_AAAA] = aaaa_status
+
+        if CHECK_MX_PTR in skip:
+            checks[CHECK_MX_PTR] = _result(CHECK_MX_PTR, SKIPPED, "not checked (skipped)")
+        elif blocked:
+            checks[CHECK_MX_PTR] = _result(CHECK_MX_PTR, UNCHECKED, f"not checked: {blocked}")
+        else:
+            reverse = client.map(lambda address: check_reverse(client, address), addresses)
+            missing = [r for r in reverse if r["ptr_outcome"] in ("nxdomain", "nodata")]
+            temporary = [r for r in reverse if r["ptr_outcome"] not in (ANSWER, "nxdomain", "nodata")]
+            parts = []
+            for r in reverse:
+                if r["ptr_outcome"] == ANSWER:
+                    note = "" if r["confirmed_names"] else " (does not resolve back to the address)"
+                    parts.append(f"{r['address']} PTR {', '.join(r['ptr_names'])}{note}")
+                else:
+                    parts.append(f"{r['address']} no PTR ({r['ptr_outcome']})")
+            if missing:
+                checks[CHECK_MX_PTR] = _result(CHECK_MX_PTR, FAIL, "; ".join(parts), ptr=reverse)
+            elif temporary:
+                checks[CHECK_MX_PTR] = _result(CHECK_MX_PTR, FAIL, "; ".join(parts) + "; try again",
+                                               temporary=True, ptr=reverse)
+            else:
+                checks[CHECK_MX_PTR] = _result(CHECK_MX_PTR, PASS, "; ".join(parts), ptr=reverse)
+    else:
+        for check in DNS_CHECKS:
+            checks[check] = _result(check, SKIPPED, "not checked (skipped)")
+
+    if CHECK_SMTP_IPV6 in skip:
+        checks[CHECK_SMTP_IPV6] = _result(CHECK_SMTP_IPV6, SKIPPED, "not checked (skipped)")
+    elif not explicit_smtp and blocked:
+        checks[CHECK_SMTP_IPV6] = _result(CHECK_SMTP_IPV6, UNCHECKED, f"not checked: {blocked}")
+    else:
+        targets = list(smtp_addresses) if explicit_smtp else addresses
+        with ThreadPoolExecutor(max_workers=min(16, len(targets))) as pool:
+            greetings = list(pool.map(lambda a: smtp_greeting(a, smtp_port, smtp_timeout), targets))
+        status = PASS if all(ok for ok, _ in greetings) else FAIL
+        checks[CHECK_SMTP_IPV6] = _result(CHECK_SMTP_IPV6, status, "; ".join(d for _, d in greetings),
+                                          targets=targets, port=smtp_port)
+
+    ordered = [checks[name] for name in CHECKS]
+    failed = [c for c in ordered if c["status"] in (FAIL, UNCHECKED)]
+    return {
+        "domain": key,
+        "ready": not failed,
+        "temporary": any(c["temporary"] for c in ordered),
+        "reasons": [f"{c['check']}: {c['detail']}" for c in ordered if c["status"] == FAIL],
+        "checks": ordered,
+        "mx_hosts": mx_hosts,
+        "addresses": addresses,
+    }
+
+
+def describe_os_error(error: OSError, path: str) -> str:
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return f"permission denied on {path} (run with become?)"
+    return f"{path}: {error.strerror or error}"

@@ -1,0 +1,430 @@
+#!/usr/bin/python
+# Copyright: v6gate developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: ipv6_optin
+short_description: Opt a domain in to (or out of) anonymous inbound mail over IPv6, after readiness checks
+version_added: 0.1.0
+description:
+  - Manages the opt-in file of the v6gate IPv6 gate on an MX host. Recipients in a domain that is not in
+    the file get C(550 5.2.1 Service unavailable, [example.com] does not accept email over IPv6.) when mail
+    comes anonymously over IPv6.
+  - C(state=present) adds the domain, C(state=absent) removes it. With I(domains) and I(exclusive=true) the
+    file is made to list exactly those domains (converging to the inventory).
+  - Comments, blank lines and every other line are kept. The new file is validated with the gate's own
+    parser and replaces the old one by rename in the same directory, keeping owner, group and mode, so the
+    running gate (which re-reads the file when it changes) never sees a half-written file and needs no
+    restart.
+  - Before a domain is added, readiness checks run and the change is refused with the reasons unless
+    I(force=true). C(accepted_domain) the domain is one of I(accepted_domains); C(mx) it has MX records
+    (not a null MX); C(mx_aaaa) at least one MX host has an AAAA record; C(mx_ptr) every such IPv6
+    address has a PTR record; C(smtp_ipv6) each such address (or each of I(smtp_addresses)) answers
+    SMTP on port I(smtp_port) with a C(220) greeting, tested from where the module runs.
+  - A DNS timeout or SERVFAIL fails a check as temporary (the answer is unknown); the domain is not
+    enabled.
+  - When several domains are added in one run and any of them is not ready, nothing is changed.
+  - Every change is appended as one JSON line per domain to I(change_log) (time, host, file, domain,
+    state, changed_by, reason, forced, check results) and sent to syslog (facility mail, tag
+    C(v6gate-optin)).
+author: v6gate developers
+requirements:
+  - dnspython >= 2.0 (for the DNS checks)
+options:
+  domain:
+    description:
+      - The domain to opt in or out. U-labels (C(bücher.example)) and A-labels are both accepted and
+        compare equal; the domain is written as given.
+      - Exactly one of I(domain) and I(domains) is required.
+    type: str
+    aliases: [name]
+  domains:
+    description: Several domains at once; with I(exclusive=true), the complete list.
+    type: list
+    elements: str
+  state:
+    description: C(present) opts the domain(s) in, C(absent) opts them out.
+    type: str
+    choices: [present, absent]
+    default: present
+  exclusive:
+    description:
+      - With I(state=present), remove every domain from the file that is not in I(domain)/I(domains).
+    type: bool
+    default: false
+  path:
+    description: The gate's opt-in file (the ipv6_gate role's C(ipv6_gate_optin_file)).
+    type: path
+    default: /etc/v6gate/ipv6-optin-domains
+  create:
+    description:
+      - Create the opt-in file when it does not exist (mode 0644, with a header comment).
+      - Off by default, because a missing file usually means a wrong I(path) or an MX without the gate,
+        and a file nobody reads would report success for nothing.
+    type: bool
+    default: false
+  change_log:
+    description: JSON-lines file that records every change; its directory is created if missing.
+    type: path
+    default: /var/lib/v6gate/optin-changes.jsonl
+  changed_by:
+    description:
+      - Who makes the change, for the change log. The playbook passes the controller user.
+      - Default the user that ran C(sudo) on the host, else the user the module runs as.
+    type: str
+  reason:
+    description:
+      - Why, for the change log (ticket, request). Required when the file changes (not in check mode).
+    type: str
+  force:
+    description:
+      - Enable even when readiness checks fail. The checks still run and are reported and recorded,
+        and the change log entry is marked C(forced).
+    type: bool
+    default: false
+  skip_checks:
+    description:
+      - Readiness checks not to run, e.g. C(smtp_ipv6) when port 25 is not reachable from here, or the
+        DNS checks when they already ran on the controller. Skipped checks are reported as C(skipped).
+    type: list
+    elements: str
+    choices: [accepted_domain, mx, mx_aaaa, mx_ptr, smtp_ipv6]
+    default: []
+  readiness_only:
+    description:
+      - Only run the readiness checks for I(domain)/I(domains) and report C(ready); never read or change
+        the opt-in file. For running the checks on the controller (C(delegate_to=localhost)).
+    type: bool
+    default: false
+  accepted_domains:
+    description: The domains this MX accepts mail for (the postfix role's C(postfix_relay_domains)).
+    type: list
+    elements: str
+    default: []
+  smtp_addresses:
+    description:
+      - IPv6 addresses to test the SMTP greeting on. Default the AAAA addresses of the domain's MX hosts.
+    type: list
+    elements: str
+    default: []
+  smtp_port:
+    description: TCP port of the SMTP check.
+    type: int
+    default: 25
+  smtp_timeout:
+    description: Seconds to wait for the connection and the greeting of each address.
+    type: float
+    default: 10.0
+  nameservers:
+    description:
+      - Nameservers for the DNS checks, as IP addresses with an optional port (C(192.0.2.53@5353),
+        C([2001:db8::53]:5353)). Empty means the system resolver of where the module runs.
+    type: list
+    elements: str
+    default: []
+  timeout:
+    description: Seconds to wait for one DNS answer.
+    type: float
+    default: 3.0
+  retries:
+    description: How many more times to try a DNS lookup after a timeout.
+    type: int
+    default: 1
+  max_in_flight:
+    description: Upper bound on DNS queries in flight at once (1-1024).
+    type: int
+    default: 32
+attributes:
+  check_mode:
+    support: full
+    details: Readiness checks run (they only read DNS and open SMTP connections); nothing is written.
+  diff_mode:
+    support: full
+    details: Shows the opt-in file before and after.
+notes:
+  - The inventory list C(ipv6_gate_optin_domains) is the source of truth; the ipv6_gate role and
+    C(playbooks/optin.yml) converge the file to it. A domain opted in only with this module is removed again
+    by the next converge unless it is added to the inventory too.
+seealso:
+  - module: v6gate.mx.reverse_dns
+  - module: v6gate.mx.ipv6_sender_readiness
+"""
+
+EXAMPLES = r"""
+- name: Opt example.com in to anonymous IPv6 mail (refused with reasons when not ready)
+  v6gate.mx.ipv6_optin:
+    domain: example.com
+    accepted_domains: "{{ postfix_relay_domains }}"
+    reason: "CHG-1234: example.com asked for IPv6 inbound"
+    changed_by: alice
+  become: true
+
+- name: Check readiness from the controller only
+  v6gate.mx.ipv6_optin:
+    domain: example.com
+    readiness_only: true
+    accepted_domains: "{{ postfix_relay_domains }}"
+    nameservers: ["2001:db8::53"]
+  delegate_to: localhost
+  register: readiness
+
+- name: Opt example.net out
+  v6gate.mx.ipv6_optin:
+    domain: example.net
+    state: absent
+    reason: "CHG-1240: mailbox provider cannot take IPv6 yet"
+  become: true
+
+- name: Make the file list exactly the inventory's domains (check mode shows the drift)
+  v6gate.mx.ipv6_optin:
+    domains: "{{ ipv6_gate_optin_domains }}"
+    exclusive: true
+    accepted_domains: "{{ postfix_relay_domains }}"
+    reason: converge to inventory
+  become: true
+"""
+
+RETURN = r"""
+ready:
+  description: Whether every domain to be added passed its readiness checks (true when nothing is added).
+  returned: always
+  type: bool
+checks:
+  description: Readiness checks of the single domain to be added (or assessed); empty when none.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    check: {description: "accepted_domain, mx, mx_aaaa, mx_ptr or smtp_ipv6.", type: str}
+    status:
+      description: C(pass), C(fail), C(skipped) (asked not to run) or C(unchecked) (an earlier check failed).
+      type: str
+    detail: {description: What was found., type: str, sample: "MX 10 mx1.example.com"}
+    temporary: {description: The check failed because DNS failed temporarily; try again., type: bool}
+  sample:
+    - {check: mx, status: pass, detail: "MX 10 mx1.example.com", temporary: false}
+    - {check: mx_ptr, status: fail, detail: "2001:db8:6::26 no PTR (nxdomain)", temporary: false}
+readiness:
+  description: Per domain to be added (or assessed), keyed by domain, its checks, C(ready) and C(reasons).
+  returned: always
+  type: dict
+reasons:
+  description: One line per failed check, over all domains; why the change was refused.
+  returned: always
+  type: list
+  elements: str
+  sample: ["mx_aaaa: no MX host has an AAAA record: mx-v4.example.com (nodata); IPv6 senders cannot reach it"]
+added:
+  description: Domains added to the file (or that would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+removed:
+  description: Domains removed from the file (or that would be).
+  returned: always
+  type: list
+  elements: str
+domains:
+  description: The domains the file lists after the run, as written in it.
+  returned: unless readiness_only
+  type: list
+  elements: str
+path:
+  description: The opt-in file.
+  returned: unless readiness_only
+  type: str
+change_log_entries:
+  description: The JSON objects appended to the change log (empty in check mode and when nothing changed).
+  returned: always
+  type: list
+  elements: dict
+dns:
+  description: Nameservers used, queries sent and cache hits (empty when no DNS check ran).
+  returned: always
+  type: dict
+"""
+
+import getpass
+import os
+import syslog
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import normalize_domain
+from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import (
+    DNS_ARGUMENT_SPEC,
+    client_from_module,
+    require_libraries,
+)
+from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_optin import (
+    CHECK_SMTP_IPV6,
+    CHECKS,
+    DEFAULT_CHANGE_LOG,
+    DEFAULT_OPTIN_FILE,
+    DNS_CHECKS,
+    NEW_FILE_HEADER,
+    ChangeLog,
+    assess_readiness,
+    change_entries,
+    describe_os_error,
+    parse_smtp_addresses,
+    plan_edit,
+    read_optin_file,
+    syslog_line,
+    validate_domains,
+    write_atomically,
+)
+
+
+def default_changed_by() -> str:
+    return os.environ.get("SUDO_USER") or getpass.getuser()
+
+
+def run_readiness(module, domains: dict[str, str], smtp_addresses: list[str]) -> tuple[dict, dict]:
+    """Readiness of each domain (keyed by comparison key) and the DNS statistics."""
+    params = module.params
+    skip = set(params["skip_checks"])
+    if not domains:
+        return {}, {}
+    needs_dns = any(check not in skip for check in DNS_CHECKS) or (
+        CHECK_SMTP_IPV6 not in skip and not smtp_addresses)
+    client = None
+    if needs_dns:
+        require_libraries(module)
+        client = client_from_module(module)
+    readiness = {
+        key: assess_readiness(client, key, params["accepted_domains"], skip, smtp_addresses,
+                              params["smtp_port"], params["smtp_timeout"])
+        for key in domains
+    }
+    return readiness, (client.stats() if client else {})
+
+
+def summarise(readiness: dict) -> dict:
+    only = next(iter(readiness.values())) if len(readiness) == 1 else None
+    return {
+        "ready": all(report["ready"] for report in readiness.values()),
+        "checks": only["checks"] if only else [],
+        "reasons": [reason if only else f"{key}: {reason}"
+                    for key, report in readiness.items() for reason in report["reasons"]],
+        "readiness": readiness,
+    }
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "domain": {"type": "str", "aliases": ["name"]},
+            "domains": {"type": "list", "elements": "str"},
+            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+            "exclusive": {"type": "bool", "default": False},
+            "path": {"type": "path", "default": DEFAULT_OPTIN_FILE},
+            "create": {"type": "bool", "default": False},
+            "change_log": {"type": "path", "default": DEFAULT_CHANGE_LOG},
+            "changed_by": {"type": "str"},
+            "reason": {"type": "str"},
+            "force": {"type": "bool", "default": False},
+            "skip_checks": {"type": "list", "elements": "str", "choices": list(CHECKS), "default": []},
+            "readiness_only": {"type": "bool", "default": False},
+            "accepted_domains": {"type": "list", "elements": "str", "default": []},
+            "smtp_addresses": {"type": "list", "elements": "str", "default": []},
+            "smtp_port": {"type": "int", "default": 25},
+            "smtp_timeout": {"type": "float", "default": 10.0},
+            **DNS_ARGUMENT_SPEC,
+        },
+        required_one_of=[("domain", "domains")],
+        mutually_exclusive=[("domain", "domains")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params["exclusive"] and params["state"] != "present":
+        module.fail_json(msg="exclusive=true needs state=present "
+                             "(it makes the file list exactly these domains)")
+    if not 1 <= params["smtp_port"] <= 65535:
+        module.fail_json(msg=f"smtp_port must be between 1 and 65535, got {params['smtp_port']}")
+    if params["smtp_timeout"] <= 0:
+        module.fail_json(msg=f"smtp_timeout must be greater than 0, got {params['smtp_timeout']}")
+    given = [params["domain"]] if params["domain"] is not None else params["domains"]
+    try:
+        domains = validate_domains(given)
+        smtp_addresses = parse_smtp_addresses(params["smtp_addresses"])
+    except ValueError as error:
+        module.fail_json(msg=str(error))
+    if not domains and not params["exclusive"]:
+        module.fail_json(msg="domains is empty: name at least one domain "
+                             "(or use exclusive=true to empty the file)")
+
+    result = {"changed": False, "ready": True, "checks": [], "reasons": [], "readiness": {}, "added": [],
+              "removed": [], "change_log_entries": [], "dns": {}}
+
+    if params["readiness_only"]:
+        readiness, stats = run_readiness(module, domains, smtp_addresses) if params["state"] == "present" \
+            else ({}, {})
+        result.update(summarise(readiness), dns=stats)
+        module.exit_json(**result)
+
+    path = params["path"]
+    change_log = None
+    try:
+        if not module.check_mode:
+            # Taken before reading the file: the lock keeps a concurrent run from editing in between, and
+            # opening it proves the change can be recorded before anything is changed.
+            change_log = ChangeLog(params["change_log"])
+        before = read_optin_file(path)
+        if before is None and not (params["create"] and params["state"] == "present"):
+            if params["state"] == "absent":
+                module.fail_json(msg=f"opt-in file {path} does not exist (is the ipv6_gate role deployed, "
+                                     "is path right?)", **result)
+            module.fail_json(msg=f"opt-in file {path} does not exist; deploy the ipv6_gate role first or "
+                                 "set create=true", **result)
+        base_text = NEW_FILE_HEADER if before is None else before
+        try:
+            edit = plan_edit(base_text, domains, params["state"], params["exclusive"])
+        except ValueError as error:
+            module.fail_json(msg=f"opt-in file {path} is not valid, fix it by hand first (the gate keeps "
+                                 f"its last good list meanwhile): {error}", **result)
+        if before is None:
+            edit.before = ""
+        result.update(path=path, added=edit.added, removed=edit.removed, domains=edit.domains_after())
+        changed = edit.changed
+
+        to_check = {normalize_domain(d): d for d in edit.added}
+        readiness, stats = run_readiness(module, to_check, smtp_addresses)
+        result.update(summarise(readiness), dns=stats)
+        if not result["ready"] and not params["force"]:
+            module.fail_json(msg="refusing to enable " + ", ".join(edit.added) + " for IPv6, not ready: "
+                                 + "; ".join(result["reasons"]) + " (force=true overrides)", **result)
+        if not result["ready"]:
+            module.warn("enabling despite failed readiness checks (force=true): "
+                        + "; ".join(result["reasons"]))
+
+        if changed:
+            result["diff"] = {"before": edit.before, "after": edit.after,
+                              "before_header": path, "after_header": path}
+        if changed and not module.check_mode:
+            reason = (params["reason"] or "").strip()
+            if not reason:
+                module.fail_json(msg="reason is required when the opt-in file changes (for the change log)",
+                                 **result)
+            changed_by = (params["changed_by"] or "").strip() or default_changed_by()
+            entries = change_entries(edit, path, changed_by, reason, params["force"], readiness)
+            write_atomically(path, edit.after)
+            change_log.append(entries)
+            syslog.openlog("v6gate-optin", syslog.LOG_PID, syslog.LOG_MAIL)
+            for entry in entries:
+                syslog.syslog(syslog.LOG_NOTICE, syslog_line(entry))
+            result["change_log_entries"] = entries
+        result["changed"] = changed
+    except OSError as error:
+        failed_path = error.filename or path
+        module.fail_json(msg=describe_os_error(error, failed_path), **result)
+    except UnicodeDecodeError as error:
+        module.fail_json(msg=f"opt-in file {path} is not UTF-8: {error}", **result)
+    finally:
+        if change_log is not None:
+            change_log.close()
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
