@@ -246,8 +246,9 @@ class DnsClient:
             return DnsResult(name, rdtype, SERVFAIL, detail=str(error))
         except dns.exception.Timeout as error:
             return DnsResult(name, rdtype, TIMEOUT, detail=str(error))
-        except dns.name.NameTooLong:
-            return DnsResult(name, rdtype, NXDOMAIN, detail="name too long")
+        except (dns.name.NameTooLong, dns.exception.SyntaxError) as error:
+            # A name that cannot exist in DNS (label over 63 octets, empty label): permanent, not SERVFAIL.
+            return DnsResult(name, rdtype, NXDOMAIN, detail=f"invalid name: {error}")
         except dns.exception.DNSException as error:
             return DnsResult(name, rdtype, SERVFAIL, detail=f"{type(error).__name__}: {error}")
         rrset = answer.rrset
@@ -479,11 +480,12 @@ def analyse_spf_tree(client: DnsClient, domain: str) -> dict:
 
 def _sender_parts(mail_from: str | None, helo: str | None) -> tuple[str, str, str]:
     """(sender address for pyspf, domain evaluated, identity)."""
-    if mail_from:
-        sender = mail_from.strip().strip("<>")
+    sender = (mail_from or "").strip().strip("<>").strip()
+    if sender:
         if "@" not in sender:
             sender = f"postmaster@{sender}"
         return sender, sender.rpartition("@")[2].lower().rstrip("."), "mailfrom"
+    # The null sender (bounces) and a missing MAIL FROM are checked as the HELO identity (RFC 7208 2.4).
     if helo:
         return f"postmaster@{helo}", helo.lower().rstrip("."), "helo"
     raise ValueError("either mail_from or helo is needed for an SPF check")

@@ -28,12 +28,12 @@ def silent_client(silent_dns_server):
     return DnsClient([silent_dns_server.nameserver_spec], timeout=0.3, retries=0)
 
 
-def run_module(module: str, args: dict, check: bool = False) -> dict:
+def run_module(module: str, args: dict, check: bool = False, python: str = sys.executable) -> dict:
     """Run ``v6gate.mx.<module>`` through ``ansible localhost -m`` and return the host's result."""
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="json",
                ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_NOCOLOR="1")
     command = [str(ANSIBLE), "localhost", "-i", "localhost,", "-c", "local", "-m", f"v6gate.mx.{module}",
-               "-a", json.dumps(args), "-e", f"ansible_python_interpreter={sys.executable}"]
+               "-a", json.dumps(args), "-e", f"ansible_python_interpreter={python}"]
     if check:
         command.append("--check")
     completed = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)

@@ -1,5 +1,6 @@
 """The DNS layer: nameserver parsing, the five outcomes against real servers, cache and concurrency bound."""
 
+import subprocess
 import threading
 
 import dns.reversename
@@ -120,3 +121,21 @@ def test_missing_pyspf_ends_module_with_missing_required_lib(monkeypatch):
     with pytest.raises(SystemExit) as exit_info:
         v6gate_dns.require_libraries(FakeModule(), need_spf=True)
     assert "pyspf" in exit_info.value.args[0]["msg"]
+
+
+def test_name_that_cannot_exist_is_nxdomain_not_servfail(client):
+    result = client.resolve(f"{'x' * 64}.example.com", "TXT")
+    assert result.outcome == "nxdomain" and "invalid name" in result.detail
+
+
+SYSTEM_PYTHON_HAS_DNSPYTHON = subprocess.run(["/usr/bin/python3", "-c", "import dns"],
+                                             capture_output=True, check=False).returncode == 0
+
+
+@pytest.mark.skipif(SYSTEM_PYTHON_HAS_DNSPYTHON,
+                    reason="the system python has dnspython, so it cannot show the missing-library path")
+def test_module_on_python_without_dnspython_fails_with_missing_required_lib(ansible_module):
+    """The real path: AnsiballZ ships the module to a Python that lacks dnspython."""
+    result = ansible_module("reverse_dns", {"address": ["2001:db8:25::10"]}, python="/usr/bin/python3")
+    assert result["failed"] is True
+    assert "Failed to import the required Python library (dnspython)" in result["msg"]

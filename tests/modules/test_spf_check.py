@@ -130,3 +130,8 @@ def test_module_bad_address(ansible_module):
     result = ansible_module("spf_check", {"address": ["not-an-ip"], "mail_from": "example.com"})
     assert result["failed"] is True
     assert result["msg"] == "not an IPv4 or IPv6 address: 'not-an-ip'"
+
+
+def test_null_sender_is_checked_as_helo(client):
+    report = check_spf(client, V6, "<>", "mail.example.com")
+    assert (report["identity"], report["domain"], report["result"]) == ("helo", "mail.example.com", "pass")
