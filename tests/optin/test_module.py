@@ -1,0 +1,232 @@
+"""The ipv6_optin module end to end: readiness refusal, force, idempotence, check and diff mode, the change
+log, input errors; in process (fast) and through ``ansible localhost -m`` (the real plumbing)."""
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.dns
+
+FILE = "# managed by v6gate\n\nexample.com  # first customer\n# example.net is waiting\nexample.org\n"
+ACCEPTED = ["example.com", "example.org", "ready.optin.example", "loop.optin.example",
+            "noptr.optin.example", "v4only.optin.example"]
+
+
+@pytest.fixture
+def base(dns_server, optin_file, tmp_path):
+    """Module arguments shared by the tests: the fixture DNS, the test file, a change log in tmp."""
+    return {"path": str(optin_file), "change_log": str(tmp_path / "state" / "optin-changes.jsonl"),
+            "nameservers": [dns_server.nameserver_specs[0]], "timeout": 2, "retries": 0,
+            "accepted_domains": ACCEPTED, "reason": "CHG-1 test", "changed_by": "alice"}
+
+
+def log_lines(args):
+    with open(args["change_log"]) as handle:
+        return [json.loads(line) for line in handle]
+
+
+def test_enable_ready_domain_with_all_checks(optin_module, base, optin_file, smtp_listener):
+    result = optin_module(dict(base, domain="loop.optin.example", smtp_port=smtp_listener.port,
+                               smtp_timeout=2))
+    assert result["changed"] is True and result["ready"] is True
+    assert result["added"] == ["loop.optin.example"] and result["removed"] == []
+    assert [c["status"] for c in result["checks"]] == ["pass"] * 5
+    assert optin_file.read_text() == FILE + "loop.optin.example\n"
+    assert optin_file.stat().st_mode & 0o777 == 0o640
+    assert result["domains"] == ["example.com", "example.org", "loop.optin.example"]
+    [entry] = log_lines(base)
+    assert entry["domain"] == "loop.optin.example" and entry["state"] == "present"
+    assert (entry["changed_by"], entry["reason"], entry["forced"]) == ("alice", "CHG-1 test", False)
+    assert entry["checks"] == {"accepted_domain": "pass", "mx": "pass", "mx_aaaa": "pass", "mx_ptr": "pass",
+                               "smtp_ipv6": "pass"}
+    assert entry["file"] == str(optin_file) and entry["time"].endswith("Z")
+    assert result["change_log_entries"] == [entry]
+
+
+def test_second_run_is_idempotent(optin_module, base, optin_file, smtp_listener):
+    args = dict(base, domain="ready.optin.example", smtp_addresses=["::1"], smtp_port=smtp_listener.port)
+    assert optin_module(args)["changed"] is True
+    inode = optin_file.stat().st_ino
+    again = optin_module(args)
+    assert again["changed"] is False and again["added"] == [] and again["checks"] == []
+    assert optin_file.stat().st_ino == inode  # not rewritten
+    assert len(log_lines(base)) == 1
+    assert smtp_listener.sessions == 1  # no checks for a domain already enabled
+
+
+@pytest.mark.parametrize(("domain", "reason"), [
+    ("noptr.optin.example", "mx_ptr: 2001:db8:6::26 no PTR (nxdomain)"),
+    ("v4only.optin.example", "mx_aaaa: no MX host has an AAAA record"),
+    ("nomx.optin.example", "accepted_domain: nomx.optin.example is not one of the domains"),
+])
+def test_unready_domain_is_refused_and_nothing_changes(optin_module, base, optin_file, domain, reason):
+    before = optin_file.stat()
+    result = optin_module(dict(base, domain=domain, skip_checks=["smtp_ipv6"]))
+    assert result["failed"] is True and result["changed"] is False and result["ready"] is False
+    assert result["msg"].startswith(f"refusing to enable {domain} for IPv6, not ready: ")
+    assert reason in result["msg"] and "(force=true overrides)" in result["msg"]
+    assert any(r.startswith(reason) for r in result["reasons"])
+    after = optin_file.stat()
+    assert optin_file.read_text() == FILE and after.st_ino == before.st_ino
+    assert log_lines(base) == []
+
+
+def test_smtp_not_answering_is_refused(optin_module, base, optin_file, closed_port):
+    result = optin_module(dict(base, domain="ready.optin.example", smtp_addresses=["::1"],
+                               smtp_port=closed_port, smtp_timeout=2))
+    assert result["failed"] is True
+    assert result["reasons"] == [f"smtp_ipv6: [::1]:{closed_port} not reachable: Connection refused"]
+    assert optin_file.read_text() == FILE
+
+
+def test_force_enables_and_records_it(optin_module, base, optin_file):
+    result = optin_module(dict(base, domain="noptr.optin.example", skip_checks=["smtp_ipv6"], force=True))
+    assert result["changed"] is True and result["ready"] is False
+    assert "enabling despite failed readiness checks" in json.dumps(result["warnings"])
+    assert optin_file.read_text().endswith("noptr.optin.example\n")
+    [entry] = log_lines(base)
+    assert entry["forced"] is True and entry["checks"]["mx_ptr"] == "fail"
+
+
+def test_several_domains_all_or_nothing(optin_module, base, optin_file):
+    result = optin_module(dict(base, domains=["ready.optin.example", "noptr.optin.example"],
+                               skip_checks=["smtp_ipv6"]))
+    assert result["failed"] is True
+    assert result["reasons"] == ["noptr.optin.example: mx_ptr: 2001:db8:6::26 no PTR (nxdomain)"]
+    assert result["readiness"]["ready.optin.example"]["ready"] is True
+    assert optin_file.read_text() == FILE
+
+
+def test_check_mode_reports_change_and_diff_writes_nothing(optin_module, base, optin_file):
+    result = optin_module(dict(base, domain="ready.optin.example", skip_checks=["smtp_ipv6"]),
+                          check=True, diff=True)
+    assert result["changed"] is True and result["added"] == ["ready.optin.example"]
+    assert result["diff"] == {"before": FILE, "after": FILE + "ready.optin.example\n",
+                              "before_header": str(optin_file), "after_header": str(optin_file)}
+    assert optin_file.read_text() == FILE
+    assert result["change_log_entries"] == []
+    assert not (optin_file.parent / "state").exists()  # check mode does not even create the log
+
+
+def test_check_mode_still_refuses_an_unready_domain(optin_module, base, optin_file):
+    result = optin_module(dict(base, domain="noptr.optin.example", skip_checks=["smtp_ipv6"]), check=True)
+    assert result["failed"] is True and "mx_ptr" in result["msg"]
+
+
+def test_disable_needs_no_checks_and_keeps_comments(optin_module, base, optin_file):
+    result = optin_module(dict(base, domain="example.com", state="absent", nameservers=["192.0.2.1"]),
+                          diff=True)
+    assert result["changed"] is True and result["removed"] == ["example.com"] and result["checks"] == []
+    assert result["dns"] == {}  # no DNS query at all (192.0.2.1 would not answer)
+    assert optin_file.read_text() == "# managed by v6gate\n\n# example.net is waiting\nexample.org\n"
+    [entry] = log_lines(base)
+    assert (entry["domain"], entry["state"], entry["checks"]) == ("example.com", "absent", {})
+    assert optin_module(dict(base, domain="example.com", state="absent"))["changed"] is False
+
+
+def test_exclusive_converges_to_the_inventory(optin_module, base, optin_file):
+    args = dict(base, domains=["example.org", "ready.optin.example"], exclusive=True,
+                skip_checks=["smtp_ipv6"])
+    drift = optin_module(args, check=True)
+    assert drift["changed"] is True
+    assert (drift["added"], drift["removed"]) == (["ready.optin.example"], ["example.com"])
+    result = optin_module(args)
+    assert result["domains"] == ["example.org", "ready.optin.example"]
+    assert [(e["domain"], e["state"]) for e in log_lines(base)] == [("ready.optin.example", "present"),
+                                                                    ("example.com", "absent")]
+    assert optin_module(args, check=True)["changed"] is False
+
+
+def test_reason_is_required_for_a_change(optin_module, base, optin_file):
+    result = optin_module(dict(base, domain="example.com", state="absent", reason=""))
+    assert result["failed"] is True
+    assert result["msg"] == "reason is required when the opt-in file changes (for the change log)"
+    assert optin_file.read_text() == FILE
+    # a run that changes nothing needs no reason
+    assert optin_module(dict(base, domain="example.net", state="absent", reason=None))["changed"] is False
+
+
+def test_invalid_domain_input(optin_module, base, optin_file):
+    result = optin_module(dict(base, domains=["ok.example", "under_score.example", "x@example.com"]))
+    assert result["failed"] is True
+    assert "'under_score.example'" in result["msg"] and "'x@example.com'" in result["msg"]
+    assert optin_file.read_text() == FILE
+
+
+def test_invalid_existing_file_is_not_touched(optin_module, base, optin_file):
+    optin_file.write_text("example.com\nnot a domain\n")
+    result = optin_module(dict(base, domain="example.com", state="absent"))
+    assert result["failed"] is True
+    assert "is not valid, fix it by hand first" in result["msg"] and "line 2" in result["msg"]
+    assert optin_file.read_text() == "example.com\nnot a domain\n"
+
+
+def test_missing_file_is_an_error_unless_create(optin_module, base, optin_file):
+    optin_file.unlink()
+    result = optin_module(dict(base, domain="ready.optin.example", skip_checks=["smtp_ipv6"]))
+    assert result["failed"] is True and "does not exist; deploy the ipv6_gate role first" in result["msg"]
+    assert not optin_file.exists()
+    created = optin_module(dict(base, domain="ready.optin.example", skip_checks=["smtp_ipv6"], create=True))
+    assert created["changed"] is True
+    text = optin_file.read_text()
+    assert text.startswith("# Domains that accept anonymous mail over IPv6") and text.endswith(
+        "\nready.optin.example\n")
+    assert optin_file.stat().st_mode & 0o777 == 0o644
+
+
+def test_readiness_only_never_touches_the_file(optin_module, base, optin_file):
+    optin_file.unlink()  # not even read
+    result = optin_module(dict(base, domains=["ready.optin.example", "noptr.optin.example"],
+                               readiness_only=True, skip_checks=["smtp_ipv6"]))
+    assert result["changed"] is False and "failed" not in result
+    assert result["ready"] is False
+    assert result["reasons"] == ["noptr.optin.example: mx_ptr: 2001:db8:6::26 no PTR (nxdomain)"]
+    assert set(result["readiness"]) == {"ready.optin.example", "noptr.optin.example"}
+
+
+def test_bad_options(optin_module, base):
+    assert "exclusive=true needs state=present" in optin_module(
+        dict(base, domains=["example.com"], exclusive=True, state="absent"))["msg"]
+    assert "smtp_addresses must be IPv6" in optin_module(
+        dict(base, domain="example.com", smtp_addresses=["198.51.100.10"]))["msg"]
+    assert "smtp_port must be between 1 and 65535" in optin_module(
+        dict(base, domain="example.com", smtp_port=0))["msg"]
+    assert "mutually exclusive" in optin_module(dict(base, domain="a.example", domains=["b.example"]))["msg"]
+
+
+def test_unwritable_change_log_fails_before_changing(optin_module, base, optin_file, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    result = optin_module(dict(base, domain="example.com", state="absent",
+                               change_log=str(blocker / "changes.jsonl")))
+    assert result["failed"] is True and "not-a-dir" in result["msg"]
+    assert optin_file.read_text() == FILE
+
+
+# ------------------------------------------------------------------------------------- through Ansible
+
+
+def test_through_ansible_enable_check_diff_and_refusal(ansible_optin, base, optin_file, smtp_listener):
+    args = dict(base, domain="ready.optin.example", smtp_addresses=["::1"], smtp_port=smtp_listener.port)
+    drift = ansible_optin(args, check=True, diff=True)
+    assert drift["_rc"] == 0 and drift["changed"] is True
+    assert drift["diff"]["after"] == FILE + "ready.optin.example\n"
+    assert optin_file.read_text() == FILE
+
+    done = ansible_optin(args)
+    assert done["_rc"] == 0 and done["changed"] is True
+    assert [c["status"] for c in done["checks"]] == ["pass"] * 5
+    assert optin_file.read_text() == FILE + "ready.optin.example\n"
+    assert ansible_optin(args)["changed"] is False
+
+    refused = ansible_optin(dict(base, domain="noptr.optin.example", skip_checks=["smtp_ipv6"]))
+    assert refused["_rc"] != 0 and refused["failed"] is True
+    assert refused["reasons"] == ["mx_ptr: 2001:db8:6::26 no PTR (nxdomain)"]
+    assert optin_file.read_text() == FILE + "ready.optin.example\n"
+    assert [e["domain"] for e in log_lines(base)] == ["ready.optin.example"]
+
+
+def test_through_ansible_bad_input(ansible_optin, base):
+    result = ansible_optin(dict(base, domain="not a domain"))
+    assert result["failed"] is True
+    assert result["msg"] == "domain 'not a domain': not a single domain name: 'not a domain'"
