@@ -290,7 +290,9 @@ def syslog_line(entry: dict) -> str:
 
 
 def _result(check: str, status: str, detail: str, temporary: bool = False, **data) -> dict:
-    return {"check": check, "status": status, "detail": detail, "temporary": temporary, **data}
+    # checked_from: the SMTP check in particular means "reachable from there"; the record says from where.
+    return {"check": check, "status": status, "detail": detail, "temporary": temporary,
+            "checked_from": socket.gethostname(), **data}
 
 
 def smtp_greeting(address: str, port: int = 25, timeout: float = 10.0) -> tuple[bool, str]:
@@ -463,6 +465,11 @@ def assess_readiness(client, domain: str, accepted_domains=(), skip=(), smtp_add
         checks[CHECK_SMTP_IPV6] = _result(CHECK_SMTP_IPV6, status, "; ".join(d for _, d in greetings),
                                           targets=targets, port=smtp_port)
 
+    return readiness_report(key, checks, mx_hosts, addresses)
+
+
+def readiness_report(key: str, checks: dict, mx_hosts: list, addresses: list) -> dict:
+    """The result of assess_readiness from {check name: check result}: ready when nothing failed."""
     ordered = [checks[name] for name in CHECKS]
     failed = [c for c in ordered if c["status"] in (FAIL, UNCHECKED)]
     return {
@@ -480,3 +487,31 @@ def describe_os_error(error: OSError, path: str) -> str:
     if error.errno in (errno.EACCES, errno.EPERM):
         return f"permission denied on {path} (run with become?)"
     return f"{path}: {error.strerror or error}"
+
+
+def combine_readiness(earlier: dict, client, domain: str, accepted_domains=(), skip=(), smtp_addresses=None,
+                      smtp_port: int = 25, smtp_timeout: float = 10.0) -> dict:
+    """Readiness from an earlier run (a ``readiness`` entry returned with readiness_only, e.g. on the
+    controller) completed here: checks it ran are taken as they are, checks it skipped run here unless
+    ``skip`` names them. The SMTP check here targets the MX addresses the earlier run found, so the host
+    needs no DNS for it. Raises ValueError for something that is not such a report."""
+    key = normalize_domain(domain)
+    if not isinstance(earlier, dict) or not isinstance(earlier.get("checks"), list):
+        raise ValueError(f"readiness_results[{key!r}] is not a readiness report (no checks list)")
+    done = {}
+    for check in earlier["checks"]:
+        if not isinstance(check, dict) or check.get("check") not in CHECKS or check.get("status") not in (
+                PASS, FAIL, SKIPPED, UNCHECKED):
+            raise ValueError(f"readiness_results[{key!r}]: not a readiness check: {check!r}")
+        if check["status"] != SKIPPED:
+            done[check["check"]] = check
+    if earlier.get("domain", key) != key:
+        raise ValueError(f"readiness_results[{key!r}] is the report of {earlier.get('domain')!r}")
+    addresses = list(earlier.get("addresses") or [])
+    targets = smtp_addresses or addresses or None
+    here = assess_readiness(client, key, accepted_domains, set(skip) | set(done), targets, smtp_port,
+                            smtp_timeout)
+    checks = {c["check"]: c for c in here["checks"]}
+    checks.update(done)
+    return readiness_report(key, checks, earlier.get("mx_hosts") or here["mx_hosts"],
+                            addresses or here["addresses"])

@@ -97,6 +97,21 @@ options:
         the opt-in file. For running the checks on the controller (C(delegate_to=localhost)).
     type: bool
     default: false
+  readiness_results:
+    description:
+      - The C(readiness) result of an earlier run with I(readiness_only=true), typically on the controller
+        (C(delegate_to=localhost)). For a domain found there, the checks that ran there are used (and
+        recorded) as they are; only the checks skipped there run here, unless I(skip_checks) names them.
+        The SMTP check here then targets the MX addresses found there.
+    type: dict
+    default: {}
+  expected_domains:
+    description:
+      - The domains the file should list (the inventory's C(ipv6_gate_optin_domains)). When given, the
+        result reports C(drift) between the file after this run and this list, e.g. a domain enabled here
+        but missing from the inventory, which the next converge would remove again.
+    type: list
+    elements: str
   accepted_domains:
     description: The domains this MX accepts mail for (the postfix role's C(postfix_relay_domains)).
     type: list
@@ -239,6 +254,14 @@ change_log_entries:
   returned: always
   type: list
   elements: dict
+drift:
+  description:
+    - With I(expected_domains), how the file after this run differs from them. C(missing) are expected but
+      not in the file, C(extra) are in the file but not expected (both as comparison keys, lower case
+      A-labels). Both empty means the file agrees with the inventory.
+  returned: when expected_domains is given and not readiness_only
+  type: dict
+  sample: {missing: [], extra: ["example.net"]}
 dns:
   description: Nameservers used, queries sent and cache hits (empty when no DNS check ran).
   returned: always
@@ -257,15 +280,14 @@ from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import (
     require_libraries,
 )
 from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_optin import (
-    CHECK_SMTP_IPV6,
     CHECKS,
     DEFAULT_CHANGE_LOG,
     DEFAULT_OPTIN_FILE,
-    DNS_CHECKS,
     NEW_FILE_HEADER,
     ChangeLog,
     assess_readiness,
     change_entries,
+    combine_readiness,
     describe_os_error,
     parse_smtp_addresses,
     plan_edit,
@@ -280,24 +302,47 @@ def default_changed_by() -> str:
     return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
+class LazyDnsClient:
+    """The run's DnsClient, created on the first lookup: runs that need no DNS (an opt-out, checks done on
+    the controller) neither require dnspython nor touch a resolver."""
+
+    def __init__(self, module):
+        self._module = module
+        self.client = None
+
+    def _get(self):
+        if self.client is None:
+            require_libraries(self._module)
+            self.client = client_from_module(self._module)
+        return self.client
+
+    def resolve(self, name, rdtype):
+        return self._get().resolve(name, rdtype)
+
+    def map(self, function, items):
+        return self._get().map(function, items)
+
+    def stats(self) -> dict:
+        return self.client.stats() if self.client else {}
+
+
 def run_readiness(module, domains: dict[str, str], smtp_addresses: list[str]) -> tuple[dict, dict]:
     """Readiness of each domain (keyed by comparison key) and the DNS statistics."""
     params = module.params
-    skip = set(params["skip_checks"])
-    if not domains:
-        return {}, {}
-    needs_dns = any(check not in skip for check in DNS_CHECKS) or (
-        CHECK_SMTP_IPV6 not in skip and not smtp_addresses)
-    client = None
-    if needs_dns:
-        require_libraries(module)
-        client = client_from_module(module)
-    readiness = {
-        key: assess_readiness(client, key, params["accepted_domains"], skip, smtp_addresses,
-                              params["smtp_port"], params["smtp_timeout"])
-        for key in domains
-    }
-    return readiness, (client.stats() if client else {})
+    client = LazyDnsClient(module)
+    options = (params["accepted_domains"], params["skip_checks"], smtp_addresses, params["smtp_port"],
+               params["smtp_timeout"])
+    earlier = params["readiness_results"]
+    readiness = {}
+    for key in domains:
+        if key in earlier:
+            try:
+                readiness[key] = combine_readiness(earlier[key], client, key, *options)
+            except ValueError as error:
+                module.fail_json(msg=str(error))
+        else:
+            readiness[key] = assess_readiness(client, key, *options)
+    return readiness, client.stats()
 
 
 def summarise(readiness: dict) -> dict:
@@ -326,6 +371,8 @@ def main():
             "force": {"type": "bool", "default": False},
             "skip_checks": {"type": "list", "elements": "str", "choices": list(CHECKS), "default": []},
             "readiness_only": {"type": "bool", "default": False},
+            "readiness_results": {"type": "dict", "default": {}},
+            "expected_domains": {"type": "list", "elements": "str"},
             "accepted_domains": {"type": "list", "elements": "str", "default": []},
             "smtp_addresses": {"type": "list", "elements": "str", "default": []},
             "smtp_port": {"type": "int", "default": 25},
@@ -347,6 +394,8 @@ def main():
     given = [params["domain"]] if params["domain"] is not None else params["domains"]
     try:
         domains = validate_domains(given)
+        expected = params["expected_domains"]
+        expected = None if expected is None else validate_domains(expected)
         smtp_addresses = parse_smtp_addresses(params["smtp_addresses"])
     except ValueError as error:
         module.fail_json(msg=str(error))
@@ -386,6 +435,10 @@ def main():
         if before is None:
             edit.before = ""
         result.update(path=path, added=edit.added, removed=edit.removed, domains=edit.domains_after())
+        if expected is not None:
+            after = {normalize_domain(d) for d in result["domains"]}
+            result["drift"] = {"missing": [k for k in expected if k not in after],
+                               "extra": sorted(after - set(expected))}
         changed = edit.changed
 
         to_check = {normalize_domain(d): d for d in edit.added}

@@ -230,3 +230,50 @@ def test_through_ansible_bad_input(ansible_optin, base):
     result = ansible_optin(dict(base, domain="not a domain"))
     assert result["failed"] is True
     assert result["msg"] == "domain 'not a domain': not a single domain name: 'not a domain'"
+
+
+# ------------------------------------------------------------- checks split between controller and host
+
+
+def test_controller_results_are_used_and_smtp_runs_on_the_host(optin_module, base, optin_file, smtp_listener):
+    # On the controller: DNS checks, SMTP skipped (it is to be tested from the MX host).
+    controller = optin_module(dict(base, domain="loop.optin.example", readiness_only=True,
+                                   skip_checks=["smtp_ipv6"]))
+    assert controller["ready"] is True
+    # On the host: no nameserver that answers at all, so every DNS result must come from the controller;
+    # the SMTP check targets the MX address found there (::1).
+    result = optin_module(dict(base, domain="loop.optin.example", nameservers=["192.0.2.1"],
+                               readiness_results=controller["readiness"], smtp_port=smtp_listener.port,
+                               smtp_timeout=2))
+    assert result["changed"] is True and result["dns"] == {}
+    assert [c["status"] for c in result["checks"]] == ["pass"] * 5
+    assert smtp_listener.sessions == 1
+    assert log_lines(base)[0]["checks"]["smtp_ipv6"] == "pass"
+
+
+def test_controller_failure_is_recorded_on_the_host(optin_module, base, optin_file):
+    controller = optin_module(dict(base, domain="noptr.optin.example", readiness_only=True,
+                                   skip_checks=["smtp_ipv6"]))
+    refused = optin_module(dict(base, domain="noptr.optin.example", skip_checks=["smtp_ipv6"],
+                                readiness_results=controller["readiness"], nameservers=["192.0.2.1"]))
+    assert refused["failed"] is True and refused["reasons"] == ["mx_ptr: 2001:db8:6::26 no PTR (nxdomain)"]
+    forced = optin_module(dict(base, domain="noptr.optin.example", skip_checks=["smtp_ipv6"], force=True,
+                               readiness_results=controller["readiness"], nameservers=["192.0.2.1"]))
+    assert forced["changed"] is True
+    assert log_lines(base)[0]["forced"] is True and log_lines(base)[0]["checks"]["mx_ptr"] == "fail"
+
+
+def test_malformed_readiness_results_are_refused(optin_module, base, optin_file):
+    result = optin_module(dict(base, domain="ready.optin.example",
+                               readiness_results={"ready.optin.example": {"checks": [{"check": "mx"}]}}))
+    assert result["failed"] is True and "not a readiness check" in result["msg"]
+    assert optin_file.read_text() == FILE
+
+
+def test_drift_against_the_inventory(optin_module, base, optin_file):
+    result = optin_module(dict(base, domain="example.org", state="absent",
+                               expected_domains=["Example.com", "example.org"]))
+    assert result["drift"] == {"missing": ["example.org"], "extra": []}
+    agreed = optin_module(dict(base, domains=["example.com"], expected_domains=["example.com"],
+                               exclusive=True), check=True)
+    assert agreed["changed"] is False and agreed["drift"] == {"missing": [], "extra": []}
