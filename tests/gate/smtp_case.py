@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Send one SMTP transaction and print every reply as JSON. Runs inside a sender container.
+
+Standard library only, plus python3-dkim when --sign is used. Each reply is the exact line a client
+sees ("450 4.7.25 Service unavailable, ..."), so callers can compare whole lines.
+"""
+
+import argparse
+import json
+import smtplib
+import sys
+import time
+from email.utils import formatdate, make_msgid
+
+
+def line(code: int, text: bytes) -> str:
+    return f"{code} {text.decode('utf-8', 'replace')}".replace("\n", " | ")
+
+
+def build_message(args) -> bytes:
+    sender = args.header_from or args.mail_from or f"postmaster@{args.helo}"
+    headers = [f"{h}" for h in args.header] + [
+        f"From: <{sender}>",
+        f"To: {', '.join(f'<{r}>' for r in args.rcpt)}",
+        f"Subject: {args.subject}",
+        f"Date: {formatdate(localtime=False)}",
+        f"Message-ID: {make_msgid(domain=args.helo)}",
+    ]
+    message = ("\r\n".join(headers) + "\r\n\r\n" + args.body + "\r\n").encode()
+    if args.sign:
+        import dkim
+
+        domain, selector, keyfile = args.sign.split(":", 2)
+        with open(keyfile, "rb") as handle:
+            key = handle.read()
+        signature = dkim.sign(message, selector.encode(), domain.encode(), key,
+                              include_headers=[b"from", b"to", b"subject", b"date", b"message-id"])
+        message = signature.replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n") + message
+    return message
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--server", required=True)
+    parser.add_argument("--port", type=int, default=25)
+    parser.add_argument("--source", default=None, help="local address to send from")
+    parser.add_argument("--helo", required=True)
+    parser.add_argument("--mail-from", default="", help="envelope sender; empty for the null sender")
+    parser.add_argument("--rcpt", action="append", required=True)
+    parser.add_argument("--header", action="append", default=[], help="extra header line, added on top")
+    parser.add_argument("--header-from", default=None)
+    parser.add_argument("--subject", default="v6gate gate lab")
+    parser.add_argument("--body", default="Test message from the v6gate gate lab.")
+    parser.add_argument("--sign", default=None, help="DOMAIN:SELECTOR:KEYFILE to DKIM-sign with")
+    args = parser.parse_args()
+
+    result = {"rcpt": []}
+    client = smtplib.SMTP(timeout=60, source_address=(args.source, 0) if args.source else None)
+    started = time.monotonic()
+    try:
+        result["connect"] = line(*client.connect(args.server, args.port))
+        result["ehlo"] = line(*client.ehlo(args.helo)).split(" | ")[0]
+        result["mail"] = line(*client.docmd(f"MAIL FROM:<{args.mail_from}>"))
+        for recipient in args.rcpt:
+            result["rcpt"].append(line(*client.docmd(f"RCPT TO:<{recipient}>")))
+        if any(r.startswith("250") for r in result["rcpt"]):
+            code, text = client.docmd("DATA")
+            if code == 354:
+                data = build_message(args).replace(b"\r\n.", b"\r\n..")
+                client.send(data + b".\r\n")
+                code, text = client.getreply()
+            result["data"] = line(code, text)
+        client.quit()
+    except (OSError, smtplib.SMTPException) as exc:
+        result["error"] = f"{type(exc).__name__}: {exc}"
+    result["seconds"] = round(time.monotonic() - started, 2)
+    json.dump(result, sys.stdout)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
