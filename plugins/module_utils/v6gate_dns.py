@@ -100,7 +100,10 @@ def client_from_module(module) -> DnsClient:
         return DnsClient(params["nameservers"], params["timeout"], params["retries"], params["max_in_flight"])
     except ValueError as error:
         module.fail_json(msg=str(error))
-        raise  # unreachable: fail_json exits
+    except dns.resolver.NoResolverConfiguration as error:
+        module.fail_json(msg=f"no nameservers given and the system resolver configuration is unusable: "
+                             f"{error}")
+    raise AssertionError("unreachable: fail_json exits")
 
 
 # ---------------------------------------------------------------------------------------- DNS layer

@@ -113,3 +113,10 @@ def test_module_bad_selector(ansible_module):
     result = ansible_module("dkim_record", {"selector": ["bad selector!"], "domain": "example.com"})
     assert result["failed"] is True
     assert result["msg"] == "not a valid DKIM selector: 'bad selector!'"
+
+
+def test_module_rejects_out_of_range_options(ansible_module):
+    result = ansible_module("dkim_record", {"selector": ["sel2048"], "domain": "example.com",
+                                            "max_in_flight": 0})
+    assert result["failed"] is True
+    assert result["msg"] == "max_in_flight must be between 1 and 1024, got 0"

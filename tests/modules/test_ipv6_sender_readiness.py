@@ -123,3 +123,11 @@ def test_module_bad_input(ansible_module):
                                                       "mail_from_domains": ["example.com"]})
     assert result["failed"] is True
     assert result["msg"] == "not IPv6 (IPv4 mail is never subject to these rules): 198.51.100.10"
+
+
+def test_dead_nameserver_gives_temporary_4_4_3_never_4_7_25(silent_client):
+    report = assess_sender(silent_client, ["2001:db8:25::10"], None, ["example.com"], ["sel2048"])
+    only = report["rows"][0]
+    assert (only["reverse_dns"], only["verdict"], only["reply_code"], only["reply_status"]) == (
+        "temperror", "tempfail", 451, "4.4.3")
+    assert only["spf"] == "temperror"
