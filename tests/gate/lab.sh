@@ -58,7 +58,7 @@ CONF
 chown -R knot:knot /var/lib/knot/lab; knotc conf-check && systemctl restart knot"
 
   # tx: extra source addresses (no PTR, PTR that does not resolve back, trusted partner).
-  cx tx "for a in 11 12 13; do ip -6 addr add $NET6::\$a/64 dev eth0 nodad 2>/dev/null || true; done"
+  cx tx "for a in 11 12 13 14; do ip -6 addr add $NET6::\$a/64 dev eth0 nodad 2>/dev/null || true; done"
   apt_install tx python3-dkim
   podman cp "$REPO/tests/gate/smtp_case.py" "$PREFIX-tx:/usr/local/bin/smtp_case.py"
   podman cp "$REPO/tests/fixtures/dkim/rsa2048.pem" "$PREFIX-tx:/root/s1.pem"

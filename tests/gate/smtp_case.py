@@ -33,8 +33,13 @@ def build_message(args) -> bytes:
         domain, selector, keyfile = args.sign.split(":", 2)
         with open(keyfile, "rb") as handle:
             key = handle.read()
-        signature = dkim.sign(message, selector.encode(), domain.encode(), key,
-                              include_headers=[b"from", b"to", b"subject", b"date", b"message-id"])
+        signature = dkim.sign(
+            message,
+            selector.encode(),
+            domain.encode(),
+            key,
+            include_headers=[b"from", b"to", b"subject", b"date", b"message-id"],
+        )
         message = signature.replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n") + message
     return message
 
@@ -61,6 +66,11 @@ def main() -> int:
         result["connect"] = line(*client.connect(args.server, args.port))
         result["ehlo"] = line(*client.ehlo(args.helo)).split(" | ")[0]
         result["mail"] = line(*client.docmd(f"MAIL FROM:<{args.mail_from}>"))
+        if not result["mail"].startswith("2"):
+            client.quit()
+            json.dump(result, sys.stdout)
+            print()
+            return 0
         for recipient in args.rcpt:
             result["rcpt"].append(line(*client.docmd(f"RCPT TO:<{recipient}>")))
         if any(r.startswith("250") for r in result["rcpt"]):

@@ -1,0 +1,300 @@
+#!/usr/bin/env python3
+"""Prove the IPv6 gate over real SMTP: every case asserts the exact reply lines a client sees.
+
+Runs on the controller against the gate lab (tests/gate/lab.sh up) or any topology with the same
+names: a sender container that can send from the lab's addresses and an mx container running Postfix,
+OpenDKIM and the gate. Prints a transcript; exit status 1 if any case fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import time
+import uuid
+
+NET6 = "2001:db8:b0"
+MX6, MX4 = f"{NET6}::25", "198.51.100.181"
+TX_GOOD, TX_NOPTR, TX_LIAR, TX_PARTNER, TX_FRESH = (f"{NET6}::{n}" for n in (10, 11, 12, 13, 14))
+TX4 = "198.51.100.182"
+AUTHSERV_ID = "mx.gate.example"
+OK_RCPT = "250 2.1.5 Ok"
+
+
+def r4725(address):
+    return f"450 4.7.25 Service unavailable, sending IPv6 address [{address}] must have reverse DNS record."
+
+
+def r4726(address):
+    return (
+        f"450 4.7.26 Service unavailable, message sent over IPv6 [{address}] "
+        "must pass either SPF or DKIM validation."
+    )
+
+
+def r521(domain):
+    return f"550 5.2.1 Service unavailable, [{domain}] does not accept email over IPv6."
+
+
+class Lab:
+    def __init__(self, prefix: str) -> None:
+        self.tx, self.mx, self.ns = f"{prefix}-tx", f"{prefix}-mx", f"{prefix}-ns"
+        self.failures: list[str] = []
+
+    def sh(self, container: str, command: str, check: bool = True) -> str:
+        done = subprocess.run(
+            ["podman", "exec", container, "bash", "-c", command], capture_output=True, text=True, timeout=180
+        )
+        if check and done.returncode != 0:
+            raise RuntimeError(f"{container}: {command}: {done.stderr.strip()}")
+        return done.stdout
+
+    def send(
+        self,
+        source,
+        helo="tx1.sender.example",
+        mail_from="a@sender.example",
+        rcpts=("user@contoso.example",),
+        server=MX6,
+        sign=None,
+        headers=(),
+        subject=None,
+    ) -> dict:
+        args = [
+            "python3",
+            "/usr/local/bin/smtp_case.py",
+            "--server",
+            server,
+            "--source",
+            source,
+            "--helo",
+            helo,
+            "--mail-from",
+            mail_from,
+            "--subject",
+            subject or f"gate-lab {uuid.uuid4()}",
+        ]
+        for rcpt in rcpts:
+            args += ["--rcpt", rcpt]
+        for header in headers:
+            args += ["--header", header]
+        if sign:
+            args += ["--sign", f"{sign}:s1:/root/s1.pem"]
+        return json.loads(self.sh(self.tx, shlex.join(args)))
+
+    def case(
+        self, title: str, result: dict, rcpt=None, data=None, data_prefix=None, mail_prefix=None
+    ) -> dict:
+        problems = []
+        if "error" in result:
+            problems.append(result["error"])
+        if mail_prefix is not None and not result.get("mail", "").startswith(mail_prefix):
+            problems.append(f"MAIL reply {result.get('mail')!r} does not start with {mail_prefix!r}")
+        if rcpt is not None and result.get("rcpt") != list(rcpt):
+            problems.append(f"RCPT replies {result.get('rcpt')} != {list(rcpt)}")
+        if data is not None and result.get("data") != data:
+            problems.append(f"DATA reply {result.get('data')!r} != {data!r}")
+        if data_prefix is not None and not str(result.get("data", "")).startswith(data_prefix):
+            problems.append(f"DATA reply {result.get('data')!r} does not start with {data_prefix!r}")
+        status = "FAIL" if problems else "ok  "
+        print(f"[{status}] {title}")
+        if not result.get("mail", "").startswith("250"):
+            print(f"         MAIL -> {result.get('mail')}")
+        for line in result.get("rcpt", []):
+            print(f"         RCPT -> {line}")
+        if "data" in result:
+            print(f"         DATA -> {result['data']}")
+        for problem in problems:
+            print(f"         !! {problem}")
+            self.failures.append(f"{title}: {problem}")
+        return result
+
+    def delivered(self, subject: str, timeout: float = 15.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.sh(self.mx, "cat /var/mail/user 2>/dev/null || true")
+            for message in text.split("\nFrom ")[::-1]:
+                if f"Subject: {subject}" in message:
+                    return message.split("\n\n", 1)[0]
+            time.sleep(0.5)
+        return ""
+
+    def expect_headers(self, title: str, subject: str, needles: list[str]) -> None:
+        headers = self.delivered(subject).replace("\n\t", " ").replace("\n ", " ")
+        missing = [n for n in needles if n not in headers]
+        print(f"[{'FAIL' if missing else 'ok  '}] {title}")
+        for needle in needles:
+            print(f"         {'!! missing ' if needle in missing else 'has '}{needle}")
+        if missing:
+            self.failures.append(f"{title}: missing {missing}")
+
+
+def run(lab: Lab, slow: bool) -> None:
+    print("== rules over IPv6")
+    s = f"gate-lab spf-pass {uuid.uuid4()}"
+    lab.case(
+        "SPF pass without DKIM is accepted", lab.send(TX_GOOD, subject=s), rcpt=[OK_RCPT], data_prefix="250 "
+    )
+    lab.expect_headers(
+        "accepted message carries the gate's and OpenDKIM's Authentication-Results",
+        s,
+        [
+            f"Authentication-Results: {AUTHSERV_ID}; iprev=pass policy.iprev={TX_GOOD} (tx1.sender.example); "
+            "spf=pass smtp.mailfrom=sender.example",
+            f"Authentication-Results: {AUTHSERV_ID}; dkim=none",
+        ],
+    )
+    s = f"gate-lab dkim-pass {uuid.uuid4()}"
+    lab.case(
+        "DKIM pass with SPF fail is accepted",
+        lab.send(TX_GOOD, mail_from="a@dkimonly.sender.example", sign="dkimonly.sender.example", subject=s),
+        rcpt=[OK_RCPT],
+        data_prefix="250 ",
+    )
+    lab.expect_headers(
+        "DKIM-passing message records both verdicts",
+        s,
+        [
+            "spf=fail smtp.mailfrom=dkimonly.sender.example",
+            f"Authentication-Results: {AUTHSERV_ID}; dkim=pass",
+        ],
+    )
+    lab.case("no reverse DNS: 4.7.25", lab.send(TX_NOPTR), rcpt=[r4725(TX_NOPTR)])
+    lab.case(
+        "neither SPF nor DKIM: 4.7.26",
+        lab.send(TX_GOOD, mail_from="a@spffail.sender.example"),
+        rcpt=[OK_RCPT],
+        data=r4726(TX_GOOD),
+    )
+    lab.case(
+        "forged 'Authentication-Results: <our id>; dkim=pass' on an unsigned SPF-failing message: 4.7.26",
+        lab.send(
+            TX_GOOD,
+            mail_from="a@spffail.sender.example",
+            headers=[
+                f"Authentication-Results: {AUTHSERV_ID}; dkim=pass header.d=spffail.sender.example",
+                f"Authentication-Results: {AUTHSERV_ID}; spf=pass smtp.mailfrom=spffail.sender.example",
+            ],
+        ),
+        rcpt=[OK_RCPT],
+        data=r4726(TX_GOOD),
+    )
+    lab.case(
+        "recipient domain not opted in: 5.2.1, the other recipient accepted",
+        lab.send(TX_GOOD, rcpts=["user@fabrikam.example", "user@contoso.example"]),
+        rcpt=[r521("fabrikam.example"), OK_RCPT],
+        data_prefix="250 ",
+    )
+    lab.case(
+        "uppercase recipient domains: matched case-insensitively, reply shows the configured name",
+        lab.send(TX_GOOD, rcpts=["user@CONTOSO.EXAMPLE", "user@FABRIKAM.Example"]),
+        rcpt=[OK_RCPT, r521("fabrikam.example")],
+        data_prefix="250 ",
+    )
+    lab.case(
+        "opt-in is judged before reverse DNS (5.2.1 even without PTR)",
+        lab.send(TX_NOPTR, rcpts=["user@fabrikam.example"]),
+        rcpt=[r521("fabrikam.example")],
+    )
+    lab.case(
+        "null sender: SPF on the HELO name",
+        lab.send(TX_GOOD, mail_from=""),
+        rcpt=[OK_RCPT],
+        data_prefix="250 ",
+    )
+    lab.case(
+        "PTR that does not resolve back is enough under the 'exists' policy",
+        lab.send(TX_LIAR),
+        rcpt=[OK_RCPT],
+        data_prefix="250 ",
+    )
+
+    conf = "/etc/v6gate/ipv6-gate.conf"
+    policy = (
+        "sed -i 's/^ptr_policy = .*/ptr_policy = {}/' "
+        + conf
+        + " && systemctl restart v6gate-gate && sleep 1"
+    )
+    lab.sh(lab.mx, policy.format("fcrdns"))
+    try:
+        lab.case("the same PTR under the 'fcrdns' policy: 4.7.25", lab.send(TX_LIAR), rcpt=[r4725(TX_LIAR)])
+    finally:
+        lab.sh(lab.mx, policy.format("exists"))
+
+    print("== exempt clients")
+    lab.case(
+        "trusted partner network: no rule applies",
+        lab.send(TX_PARTNER, mail_from="a@spffail.sender.example", rcpts=["user@fabrikam.example"]),
+        rcpt=[OK_RCPT],
+        data_prefix="250 ",
+    )
+    lab.case(
+        "the same senders over IPv4 are accepted",
+        lab.send(TX4, server=MX4, mail_from="a@spffail.sender.example", rcpts=["user@fabrikam.example"]),
+        rcpt=[OK_RCPT],
+        data_prefix="250 ",
+    )
+
+    print("== opt-in list changes without a restart")
+    pid = lab.sh(lab.mx, "systemctl show -p MainPID --value v6gate-gate").strip()
+    optin = "/etc/v6gate/ipv6-optin-domains"
+    lab.sh(
+        lab.mx,
+        f"cp -p {optin} /root/optin.saved && cp -p {optin} {optin}.new && "
+        f"echo fabrikam.example >> {optin}.new && mv {optin}.new {optin}",
+    )
+    lab.case(
+        "domain added to the opt-in file is accepted at once",
+        lab.send(TX_GOOD, rcpts=["user@fabrikam.example"]),
+        rcpt=[OK_RCPT],
+        data_prefix="250 ",
+    )
+    lab.sh(lab.mx, f"cp -p /root/optin.saved {optin}.new && mv {optin}.new {optin}")
+    lab.case(
+        "and refused again once removed",
+        lab.send(TX_GOOD, rcpts=["user@fabrikam.example"]),
+        rcpt=[r521("fabrikam.example")],
+    )
+    same = lab.sh(lab.mx, "systemctl show -p MainPID --value v6gate-gate").strip() == pid
+    print(f"[{'ok  ' if same else 'FAIL'}] the gate was not restarted (pid {pid})")
+    if not same:
+        lab.failures.append("opt-in change restarted the gate")
+
+    print("== failures give 4xx, never an accept or a 5xx")
+    lab.sh(lab.mx, "systemctl stop v6gate-gate")
+    try:
+        # Postfix cannot reach the milter and applies milter_default_action = tempfail
+        lab.case("gate stopped: temporary failure", lab.send(TX_GOOD), mail_prefix="451 4.7.1 ")
+    finally:
+        lab.sh(lab.mx, "systemctl start v6gate-gate && sleep 1")
+    if slow:
+        lab.sh(lab.ns, "systemctl stop knot")
+        try:
+            lab.case(
+                "DNS server stopped: 451 4.4.3 for the PTR lookup",
+                lab.send(TX_FRESH),
+                rcpt=[
+                    f"451 4.4.3 Service unavailable, reverse DNS lookup for IPv6 address [{TX_FRESH}] "
+                    "failed temporarily, try again later."
+                ],
+            )
+        finally:
+            lab.sh(lab.ns, "systemctl start knot")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--prefix", default="gatelab", help="container name prefix (GATE_LAB_PREFIX)")
+    parser.add_argument("--fast", action="store_true", help="skip the DNS outage case (waits for timeouts)")
+    args = parser.parse_args()
+    lab = Lab(args.prefix)
+    run(lab, slow=not args.fast)
+    print(f"== {len(lab.failures)} failure(s)")
+    return 1 if lab.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
