@@ -104,10 +104,14 @@ class DnsServer:
         return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
 
 
-def wait_until_answering(host: str, port: int, probe_name: str, deadline: float) -> None:
+def wait_until_answering(host: str, port: int, probe_name: str, deadline: float,
+                         process: subprocess.Popen | None = None, log_path: Path | None = None) -> None:
     query = dns.message.make_query(probe_name, "SOA")
     last_error: Exception | None = None
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            log = log_path.read_text() if log_path and log_path.exists() else ""
+            raise RuntimeError(f"knotd exited with status {process.returncode} before answering:\n{log}")
         try:
             response = dns.query.udp(query, host, port=port, timeout=0.3)
             if response.rcode() == dns.rcode.NOERROR and response.answer:
@@ -131,7 +135,7 @@ def running_knot(work_dir: Path, zones_dir: Path = ZONES_DIR, probe_zone: str = 
         process = subprocess.Popen([KNOTD, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
     server = DnsServer("127.0.0.1", port, zones_dir, process, log_path, zones)
     try:
-        wait_until_answering(server.host, port, probe_zone, time.monotonic() + 10)
+        wait_until_answering(server.host, port, probe_zone, time.monotonic() + 10, process, log_path)
         yield server
     finally:
         process.terminate()
