@@ -270,6 +270,17 @@ def run(lab: Lab, slow: bool) -> None:
         lab.case("gate stopped: temporary failure", lab.send(TX_GOOD), mail_prefix="451 4.7.1 ")
     finally:
         lab.sh(lab.mx, "systemctl start v6gate-gate && sleep 1")
+    optin = "/etc/v6gate/ipv6-optin-domains"
+    lab.sh(lab.mx, f"mv {optin} /root/optin.away && systemctl restart v6gate-gate && sleep 1")
+    try:
+        lab.case(
+            "no usable opt-in list: the gate answers its own 451, never 5.2.1",
+            lab.send(TX_GOOD),
+            rcpt=["451 4.3.0 Service unavailable, IPv6 gate could not check this message, try again later."],
+        )
+    finally:
+        lab.sh(lab.mx, f"mv /root/optin.away {optin} && sleep 0.2")
+    lab.case("and the list is picked up as soon as it is back", lab.send(TX_GOOD), rcpt=[OK_RCPT])
     if slow:
         lab.sh(lab.ns, "systemctl stop knot")
         try:
