@@ -11,7 +11,7 @@ knotd on loopback, then measures from a cold cache each time:
   check_spf (record lookup, parse, lookup counting) in domains/s on the same domains; the ratio is printed.
 
 checkdmarc has no batch API, so it is called once per domain, the way its CLI does. Run:
-    .venv/bin/python bench/audit_bench.py [--senders 1000 10000] [--max-in-flight 64] [--json out.json]
+    .venv/bin/python bench/audit_bench.py [--senders 1000 10000] [--max-in-flight 32] [--json out.json]
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--senders", type=int, nargs="+", default=[1000, 10000])
-    parser.add_argument("--max-in-flight", type=int, default=64)
+    parser.add_argument("--max-in-flight", type=int, default=32)  # the modules' default
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args()
 

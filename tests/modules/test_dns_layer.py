@@ -3,6 +3,7 @@
 import subprocess
 import threading
 
+import dns.nameserver
 import dns.reversename
 import pytest
 from ansible_collections.v6gate.mx.plugins.module_utils import v6gate_dns
@@ -139,3 +140,29 @@ def test_module_on_python_without_dnspython_fails_with_missing_required_lib(ansi
     result = ansible_module("reverse_dns", {"address": ["2001:db8:25::10"]}, python="/usr/bin/python3")
     assert result["failed"] is True
     assert "Failed to import the required Python library (dnspython)" in result["msg"]
+
+
+def test_truncated_udp_reply_is_retried_over_tcp(client):
+    result = client.resolve("big.example.com", "TXT")
+    assert result.outcome == "answer"
+    (strings,) = result.txt_strings
+    assert len(strings) == 8 and strings[7].startswith(b"chunk07-")
+    assert len(result.records[0]) == 8 * 248
+
+
+def test_refused_for_a_zone_the_server_does_not_serve_is_servfail(client):
+    result = client.resolve("host.not-served.test", "A")
+    assert result.outcome == "servfail" and result.is_temporary
+    assert "REFUSED" in result.detail
+
+
+def test_system_resolver_path_uses_the_same_outcomes(dns_server, monkeypatch):
+    """With no nameservers given the client uses the configured resolver (here pointed at the fixture)."""
+    client = DnsClient([], timeout=2)
+    client.resolver.nameservers = [dns.nameserver.Do53Nameserver(dns_server.host, dns_server.port)]
+    client._servers = []  # force the dnspython Resolver path
+    assert client.resolve("mail.example.com", "AAAA").records == ("2001:db8:25::10",)
+    assert client.resolve("ghost.example.com", "AAAA").outcome == "nxdomain"
+    assert client.resolve("v4only1.example.com", "AAAA").outcome == "nodata"
+    assert client.resolve("host.servfail.example", "A").outcome == "servfail"
+    assert client.resolve("big.example.com", "TXT").outcome == "answer"
