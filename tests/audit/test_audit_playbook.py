@@ -1,5 +1,6 @@
 """playbooks/audit.yml end to end against the Knot fixture: exit status and the three reports."""
 
+import ipaddress
 import json
 import os
 import subprocess
@@ -90,3 +91,42 @@ def test_all_good_group_passes(dns_server, tmp_path):
     completed = run_audit(dns_server, tmp_path, "--limit", "relay-good.example.com")
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert json.loads((tmp_path / "audit.json").read_text())["refused"] == 0
+
+
+def host_internet_ipv6_addresses() -> set[str]:
+    """This machine's IPv6 addresses minus loopback, link-local and ULA, as the playbook should pick them."""
+    listing = json.loads(subprocess.run(["ip", "-j", "-6", "addr"], capture_output=True, text=True,
+                                        check=True).stdout)
+    addresses = {ipaddress.IPv6Address(info["local"])
+                 for link in listing for info in link.get("addr_info", [])}
+    ula = ipaddress.IPv6Network("fc00::/7")
+    return {a.compressed for a in addresses if not (a.is_loopback or a.is_link_local or a in ula)}
+
+
+def test_addresses_come_from_facts_when_not_declared(dns_server, tmp_path):
+    """No v6gate_audit_ipv6_addresses: the play gathers network facts and audits the addresses that can
+    reach the internet; a host without any is reported as not audited, never as passed."""
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(
+        "senders:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
+        f"      ansible_python_interpreter: {sys.executable}\n"
+        "      v6gate_audit_mail_from_domains: [example.com]\n"
+        f"      v6gate_audit_nameservers: ['127.0.0.1@{dns_server.port}']\n")
+    reports = tmp_path / "reports"
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    # Container networks of other test runs may come and go meanwhile: look before and after.
+    before = host_internet_ipv6_addresses()
+    completed = subprocess.run(
+        [str(REPO_ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory),
+         str(REPO_ROOT / "playbooks" / "audit.yml"), "-e", f"v6gate_audit_reports_dir={reports}"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert "ok: [localhost]" in completed.stdout.split("Read IPv6 addresses from the sender's facts")[1]
+    assert completed.returncode == 2, completed.stdout + completed.stderr  # none has a PTR in the fixture
+    sender = json.loads((reports / "audit.json").read_text())["senders"]["localhost"]
+    after = host_internet_ipv6_addresses()
+    if "rows" in sender:
+        audited = {row["address"] for row in sender["rows"]}
+        assert before & after <= audited <= before | after
+    else:
+        assert not before & after
+        assert sender["msg"] == "addresses must name at least one IPv6 address"
