@@ -402,6 +402,27 @@ def parse_address(text) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     return address
 
 
+_DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+
+
+def is_dns_name(text, fqdn: bool = False) -> bool:
+    """Letters, digits, hyphens and underscores in labels of at most 63 octets, 253 in all; with ``fqdn``,
+    at least two labels. Internationalised names must be given in their xn-- form."""
+    if not isinstance(text, str):
+        return False
+    labels = text.strip().rstrip(".").split(".")
+    return (0 < len(text.strip()) <= 253 and all(_DNS_LABEL.match(label) for label in labels)
+            and (not fqdn or len(labels) >= 2))
+
+
+def check_domains(texts, what: str) -> list[str]:
+    """Lower-cased names without the final dot; ValueError naming every bad entry."""
+    bad = [repr(text) for text in texts if not is_dns_name(text, fqdn=True)]
+    if bad:
+        raise ValueError(f"not a valid {what}: {', '.join(bad)}")
+    return [text.strip().rstrip(".").lower() for text in texts]
+
+
 def parse_addresses(texts) -> list:
     """Parse every address; one ValueError naming all bad entries, so a typo is reported at once."""
     parsed, bad = [], []
@@ -800,11 +821,19 @@ def assess_sender(client: DnsClient, addresses, helo: str | None, mail_from_doma
     not_ipv6 = [ip.compressed for ip in ips if ip.version != 6]
     if not_ipv6:
         raise ValueError(f"not IPv6 (IPv4 mail is never subject to these rules): {', '.join(not_ipv6)}")
-    domains = [d.lower().rstrip(".") for d in mail_from_domains] or ([helo.lower()] if helo else [])
+    if helo:
+        # A bare "localhost" HELO is a finding for the SPF HELO check, not bad input.
+        if not is_dns_name(helo):
+            raise ValueError(f"not a valid HELO name: {helo!r}")
+        helo = helo.strip().rstrip(".").lower()
+    domains = check_domains(mail_from_domains, "MAIL FROM domain") or ([helo] if helo else [])
     if not domains:
         raise ValueError("give mail_from_domains or a helo name")
     identity = "mailfrom" if mail_from_domains else "helo"
-    key_domains = [d.lower().rstrip(".") for d in (dkim_domains or domains)]
+    key_domains = check_domains(dkim_domains, "DKIM signing domain") if dkim_domains else domains
+    bad_selectors = [repr(s) for s in dkim_selectors if not is_dns_name(s)]
+    if bad_selectors:
+        raise ValueError(f"not a valid DKIM selector: {', '.join(bad_selectors)}")
 
     reverse = dict(zip(ips, client.map(lambda ip: check_reverse(client, ip), ips), strict=True))
     dkim_pairs = [(sel, dom) for dom in key_domains for sel in dkim_selectors]

@@ -97,22 +97,14 @@ results:
 dns: {description: Nameservers used, queries sent and cache hits., returned: always, type: dict}
 """
 
-import re
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import (
     DNS_ARGUMENT_SPEC,
     check_dkim,
     client_from_module,
+    is_dns_name,
     require_libraries,
 )
-
-_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
-
-
-def _valid_name(text: str) -> bool:
-    labels = text.rstrip(".").split(".")
-    return bool(text) and len(text) <= 253 and all(_LABEL.match(label) for label in labels)
 
 
 def main():
@@ -128,10 +120,10 @@ def main():
     selectors, domain = module.params["selector"], module.params["domain"].strip()
     if not selectors:
         module.fail_json(msg="selector must name at least one DKIM selector")
-    bad = [repr(s) for s in selectors if not _valid_name(s)]
+    bad = [repr(s) for s in selectors if not is_dns_name(s)]
     if bad:
         module.fail_json(msg=f"not a valid DKIM selector: {', '.join(bad)}")
-    if not _valid_name(domain) or "." not in domain.strip("."):
+    if not is_dns_name(domain, fqdn=True):
         module.fail_json(msg=f"not a valid domain name: {domain!r}")
     client = client_from_module(module)
     results = client.map(lambda selector: check_dkim(client, selector, domain), selectors)

@@ -118,6 +118,7 @@ from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import (
     DNS_ARGUMENT_SPEC,
     check_spf,
     client_from_module,
+    is_dns_name,
     parse_addresses,
     require_libraries,
 )
@@ -145,6 +146,13 @@ def main():
         addresses = parse_addresses(texts)
     except ValueError as error:
         module.fail_json(msg=str(error))
+    mail_from, helo = module.params["mail_from"], module.params["helo"]
+    sender_domain = (mail_from or "").strip().strip("<>").strip().rpartition("@")[2]
+    if sender_domain and not is_dns_name(sender_domain, fqdn=True):
+        module.fail_json(msg=f"mail_from {mail_from!r}: {sender_domain!r} is not a valid domain name")
+    if not sender_domain and not (helo and is_dns_name(helo, fqdn=True)):
+        module.fail_json(msg=f"the null sender is checked as the HELO identity, and helo {helo!r} is not a "
+                             "valid domain name")
     client = client_from_module(module)
     tree_cache = {}
     results = client.map(

@@ -131,3 +131,21 @@ def test_dead_nameserver_gives_temporary_4_4_3_never_4_7_25(silent_client):
     assert (only["reverse_dns"], only["verdict"], only["reply_code"], only["reply_status"]) == (
         "temperror", "tempfail", 451, "4.4.3")
     assert only["spf"] == "temperror"
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"mail_from_domains": ["exa mple.com"]}, "not a valid MAIL FROM domain: 'exa mple.com'"),
+    ({"mail_from_domains": ["example.com"], "helo": "-bad-.example"},
+     "not a valid HELO name: '-bad-.example'"),
+    ({"mail_from_domains": ["example.com"], "dkim_selectors": ["a b"]}, "not a valid DKIM selector: 'a b'"),
+    ({"mail_from_domains": ["example.com"], "dkim_domains": ["localhost"]},
+     "not a valid DKIM signing domain: 'localhost'"),
+    ({"mail_from_domains": []}, "give mail_from_domains or a helo name"),
+])
+def test_bad_names_are_refused_before_any_lookup(silent_client, kwargs, message):
+    arguments = {"helo": None, "dkim_selectors": [], **kwargs}
+    with pytest.raises(ValueError) as error:
+        assess_sender(silent_client, ["2001:db8:25::10"], arguments.pop("helo"),
+                      arguments.pop("mail_from_domains"), arguments.pop("dkim_selectors"), **arguments)
+    assert str(error.value) == message
+    assert silent_client.queries_sent == 0

@@ -135,3 +135,15 @@ def test_module_bad_address(ansible_module):
 def test_null_sender_is_checked_as_helo(client):
     report = check_spf(client, V6, "<>", "mail.example.com")
     assert (report["identity"], report["domain"], report["result"]) == ("helo", "mail.example.com", "pass")
+
+
+def test_module_null_sender_needs_a_valid_helo(ansible_module):
+    result = ansible_module("spf_check", {"address": [V6], "mail_from": "<>"})
+    assert result["failed"] is True
+    assert "null sender is checked as the HELO identity" in result["msg"]
+
+
+def test_module_bad_mail_from_domain(ansible_module):
+    result = ansible_module("spf_check", {"address": [V6], "mail_from": "user@bad domain"})
+    assert result["failed"] is True
+    assert result["msg"] == "mail_from 'user@bad domain': 'bad domain' is not a valid domain name"
