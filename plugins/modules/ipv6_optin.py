@@ -217,6 +217,7 @@ checks:
       type: str
     detail: {description: What was found., type: str, sample: "MX 10 mx1.example.com"}
     temporary: {description: The check failed because DNS failed temporarily; try again., type: bool}
+    checked_from: {description: Host name of the machine the check ran on (controller or MX)., type: str}
   sample:
     - {check: mx, status: pass, detail: "MX 10 mx1.example.com", temporary: false}
     - {check: mx_ptr, status: fail, detail: "2001:db8:6::26 no PTR (nxdomain)", temporary: false}

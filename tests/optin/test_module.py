@@ -277,3 +277,16 @@ def test_drift_against_the_inventory(optin_module, base, optin_file):
     agreed = optin_module(dict(base, domains=["example.com"], expected_domains=["example.com"],
                                exclusive=True), check=True)
     assert agreed["changed"] is False and agreed["drift"] == {"missing": [], "extra": []}
+
+
+def test_each_change_goes_to_syslog(optin_module, base, optin_file, monkeypatch):
+    from ansible_collections.v6gate.mx.plugins.modules import ipv6_optin
+
+    sent = []
+    monkeypatch.setattr(ipv6_optin.syslog, "openlog", lambda *args: sent.append(("openlog", args)))
+    monkeypatch.setattr(ipv6_optin.syslog, "syslog", lambda *args: sent.append(("syslog", args)))
+    optin_module(dict(base, domains=["example.org"], exclusive=True, reason="CHG-3 \"tidy\""))
+    ours = sent.index(("openlog", ("v6gate-optin", ipv6_optin.syslog.LOG_PID, ipv6_optin.syslog.LOG_MAIL)))
+    assert sent[ours + 1:] == [("syslog", (ipv6_optin.syslog.LOG_NOTICE,
+                                  f"opt-in absent domain=example.com file={optin_file} by=alice forced=no "
+                                  'checks=- reason="CHG-3 \\"tidy\\""'))]
