@@ -29,7 +29,6 @@ import fcntl
 import ipaddress
 import json
 import os
-import re
 import socket
 import stat
 import tempfile
@@ -41,7 +40,7 @@ from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import (
     normalize_domain,
     parse_optin_text,
 )
-from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import ANSWER, check_reverse
+from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import ANSWER, check_reverse, is_dns_name
 
 # The ipv6_gate role's default (ipv6_gate_config_dir + /ipv6-optin-domains); the module's default too.
 DEFAULT_OPTIN_FILE = "/etc/v6gate/ipv6-optin-domains"
@@ -66,9 +65,6 @@ NEW_FILE_HEADER = (
     "# v6gate.mx.ipv6_optin; the list in the inventory (ipv6_gate_optin_domains) is the source of truth.\n"
 )
 
-# One DNS label in A-label form: letters, digits, hyphens inside; 1 to 63 characters.
-_LDH_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-
 
 # -------------------------------------------------------------------------------------- domain input
 
@@ -76,9 +72,9 @@ _LDH_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 def validate_domain(text) -> tuple[str, str]:
     """A domain given to the module -> (comparison key, spelling to write). Raises ValueError.
 
-    The file's own parser decides what a domain line is; on top of that, input must be one line with
-    no comment and each label must be a hostname label, because a mail domain with, say, an underscore
-    cannot be reached and is a typo.
+    The file's own parser (``parse_optin_text``) decides what a domain line is; on top of that, input must
+    be one line without a comment, and its A-label form a DNS name by the DNS layer's rule
+    (``is_dns_name``), so a stray character is refused here instead of being written for the gate.
     """
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"domain {text!r}: empty")
@@ -91,12 +87,9 @@ def validate_domain(text) -> tuple[str, str]:
     if len(parsed) != 1:
         raise ValueError(f"domain {text!r}: must be a single domain name")
     key, written = next(iter(parsed.items()))
-    bad = [label for label in key.split(".") if not _LDH_LABEL.match(label)]
-    if bad:
-        raise ValueError(f"domain {text!r}: label(s) {', '.join(repr(b) for b in bad)} are not valid in a "
-                         "host name (letters, digits and inner hyphens only)")
-    if len(key) > 253:
-        raise ValueError(f"domain {text!r}: longer than 253 characters")
+    if not is_dns_name(key, fqdn=True):
+        raise ValueError(f"domain {text!r}: not a valid DNS name (labels of letters, digits, inner hyphens; "
+                         "at most 63 characters each and 253 in all)")
     return key, written
 
 

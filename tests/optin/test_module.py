@@ -147,9 +147,9 @@ def test_reason_is_required_for_a_change(optin_module, base, optin_file):
 
 
 def test_invalid_domain_input(optin_module, base, optin_file):
-    result = optin_module(dict(base, domains=["ok.example", "under_score.example", "x@example.com"]))
+    result = optin_module(dict(base, domains=["ok.example", "bad$.example", "x@example.com"]))
     assert result["failed"] is True
-    assert "'under_score.example'" in result["msg"] and "'x@example.com'" in result["msg"]
+    assert "'bad$.example'" in result["msg"] and "'x@example.com'" in result["msg"]
     assert optin_file.read_text() == FILE
 
 

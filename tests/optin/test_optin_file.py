@@ -82,9 +82,10 @@ def test_invalid_existing_file_is_refused_with_its_line():
     ("localhost", "not a fully qualified domain name"),
     (".example.com", "not a single domain name"),
     ("a..example", "not a valid domain name"),
-    ("under_score.example", "'under_score' are not valid in a host name"),
-    ("-lead.example", "'-lead' are not valid in a host name"),
-    ("exa$mple.com", "'exa$mple' are not valid in a host name"),
+    ("-lead.example", "not a valid DNS name"),
+    ("trail-.example", "not a valid DNS name"),
+    ("exa$mple.com", "not a valid DNS name"),
+    ("x" * 63 + "." + "y" * 63 + "." + "z" * 63 + "." + "w" * 63 + ".example", "not a valid DNS name"),
 ])
 def test_invalid_domain_input(bad, message):
     with pytest.raises(ValueError, match="domain .*" + message.replace("$", r"\$")):
