@@ -1,0 +1,238 @@
+"""Real SMTP sessions against the converged mail stack (postfix, opendkim, policyd_spf)."""
+
+import json
+import os
+import shlex
+import subprocess
+
+import pytest
+import testinfra.utils.ansible_runner
+from conftest import (
+    GATEWAY,
+    LAB_MAILBOX,
+    PROJECT_DIR,
+    SENDER_DOMAIN,
+    SmtpRefused,
+    build_message,
+    dkim_sign,
+    header_values,
+    mx_address,
+    mx_domain,
+    mx_fqdn,
+    mx_signing,
+    other_mx,
+    smtp_send,
+    unique_subject,
+    wait_for_delivery,
+)
+
+testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
+    os.environ["MOLECULE_INVENTORY_FILE"]
+).get_hosts("mx")
+
+FAMILIES = ["ipv4", "ipv6"]
+
+
+def instance(host):
+    return host.backend.get_hostname()
+
+
+def our_authentication_results(message, authserv_id):
+    prefix = authserv_id.lower()
+    return [
+        value
+        for value in header_values(message, "Authentication-Results")
+        if value.lower().split(";", 1)[0].strip() == prefix
+    ]
+
+
+def test_services_running_and_enabled(host):
+    for service in ("postfix", "opendkim"):
+        assert host.service(service).is_running, service
+        assert host.service(service).is_enabled, service
+
+
+def test_smtp_listens_on_ipv4_and_ipv6_wildcards(host):
+    assert host.socket("tcp://0.0.0.0:25").is_listening
+    assert host.socket("tcp://:::25").is_listening
+
+
+def test_opendkim_private_keys_are_private(host):
+    domain, selector = mx_signing(instance(host))
+    key = host.file(f"/etc/opendkim/keys/{domain}/{selector}.private")
+    assert key.is_file
+    assert key.user == "opendkim"
+    assert key.group == "opendkim"
+    assert key.mode == 0o600
+    record = host.file(f"/etc/opendkim/keys/{domain}/{selector}.txt")
+    assert "v=DKIM1" in record.content_string
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_signed_mail_from_outside_gets_dkim_pass_and_spf_result(host, family):
+    name = instance(host)
+    authserv_id = mx_fqdn(name)
+    subject = unique_subject(f"inbound-{family}")
+    recipient = f"{LAB_MAILBOX}@{mx_domain(name)}"
+    raw = build_message(
+        f"alice@{SENDER_DOMAIN}",
+        recipient,
+        subject,
+        extra_headers=[
+            # Forged: claims our authserv-id, so RFC 8601 section 5 says remove it.
+            ("Authentication-Results", f"{authserv_id}; dkim=pass header.d=forged.example; spf=pass"),
+            # Someone else's result: not ours to remove.
+            ("Authentication-Results", "upstream.example; dkim=pass header.d=kept.example"),
+        ],
+    )
+    smtp_send(mx_address(name, family), f"bob@{SENDER_DOMAIN}", recipient, dkim_sign(raw))
+
+    delivered = wait_for_delivery(host, subject)
+    ours = our_authentication_results(delivered, authserv_id)
+    assert len(ours) == 1, ours
+    assert "dkim=pass" in ours[0]
+    assert f"header.d={SENDER_DOMAIN}" in ours[0]
+    assert "forged.example" not in str(delivered)
+    assert any("kept.example" in value for value in header_values(delivered, "Authentication-Results"))
+    # example.com's SPF record lists the gateway's IPv4 network, not its IPv6 one.
+    spf = header_values(delivered, "Received-SPF")
+    assert len(spf) == 1, spf
+    expected = "Pass" if family == "ipv4" else "Fail"
+    assert spf[0].startswith(f"{expected} (mailfrom)"), spf[0]
+    assert f"client-ip={GATEWAY[family]};" in spf[0], spf[0]
+
+
+def test_spf_fail_is_rejected_over_ipv4(host):
+    name = instance(host)
+    recipient = f"{LAB_MAILBOX}@{mx_domain(name)}"
+    raw = build_message("x@spf-fail.lab.example", recipient, unique_subject("spf-fail-ipv4"))
+    with pytest.raises(SmtpRefused) as refused:
+        smtp_send(mx_address(name, "ipv4"), "x@spf-fail.lab.example", recipient, raw)
+    assert refused.value.code == 550
+    assert "SPF" in refused.value.text
+
+
+def test_spf_fail_is_only_recorded_over_ipv6(host):
+    name = instance(host)
+    subject = unique_subject("spf-fail-ipv6")
+    recipient = f"{LAB_MAILBOX}@{mx_domain(name)}"
+    raw = build_message("x@spf-fail.lab.example", recipient, subject)
+    smtp_send(mx_address(name, "ipv6"), "x@spf-fail.lab.example", recipient, raw)
+    delivered = wait_for_delivery(host, subject)
+    spf = header_values(delivered, "Received-SPF")
+    assert len(spf) == 1 and spf[0].startswith("Fail (mailfrom)"), spf
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_no_relaying_to_foreign_domains(host, family):
+    name = instance(host)
+    raw = build_message(f"alice@{SENDER_DOMAIN}", "victim@example.org", unique_subject("relay"))
+    with pytest.raises(SmtpRefused) as refused:
+        smtp_send(mx_address(name, family), f"alice@{SENDER_DOMAIN}", "victim@example.org", raw)
+    assert refused.value.code == 554
+    assert "Relay access denied" in refused.value.text
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_mail_from_our_network_leaves_dkim_signed(host, family, published_dkim_keys):
+    """Submit on loopback (mynetworks); the MX signs and delivers to the other MX over SMTP.
+
+    The other MX finds the MX record and the published key in the lab DNS and
+    must verify the signature (dkim=pass) and see STARTTLS (ESMTPS).
+    """
+    name = instance(host)
+    receiver_name = other_mx(name)
+    receiver = testinfra.get_host(f"podman://{receiver_name}")
+    domain, selector = published_dkim_keys[name]
+    subject = unique_subject(f"outbound-{family}")
+    loopback = "127.0.0.1" if family == "ipv4" else "::1"
+    recipient = f"{LAB_MAILBOX}@{mx_domain(receiver_name)}"
+    script = (
+        "import smtplib\n"
+        "from email.message import EmailMessage\n"
+        "m = EmailMessage()\n"
+        f"m['From'] = 'ops@{domain}'\n"
+        f"m['To'] = '{recipient}'\n"
+        f"m['Subject'] = '{subject}'\n"
+        "m.set_content('signed on the way out\\n')\n"
+        f"with smtplib.SMTP('{loopback}', 25, timeout=60) as s:\n"
+        f"    s.send_message(m, from_addr='ops@{domain}', to_addrs=['{recipient}'])\n"
+    )
+    host.check_output(f"python3 -c {shlex.quote(script)}")
+
+    delivered = wait_for_delivery(receiver, subject, timeout=90)
+    signatures = header_values(delivered, "DKIM-Signature")
+    assert any(f"d={domain};" in sig and f"s={selector};" in sig for sig in signatures), signatures
+    results = our_authentication_results(delivered, mx_fqdn(receiver_name))
+    assert len(results) == 1 and "dkim=pass" in results[0] and f"header.d={domain}" in results[0], results
+    assert any("with ESMTPS" in value for value in header_values(delivered, "Received"))
+    spf = header_values(delivered, "Received-SPF")
+    assert spf and spf[0].startswith("Pass (mailfrom)"), spf
+
+
+BAD_VALUES = {
+    # Passes the argument spec (a list of strings) but is no network: only
+    # Postfix's own table parser on the host can tell.
+    "bad-network": ({"postfix_mynetworks": ["127.0.0.0/8", "2001:db8::/129"]}, "bad mask length"),
+    # Caught by meta/argument_specs.yml before the host is touched.
+    "bad-choice": ({"postfix_milter_default_action": "explode"}, "postfix_milter_default_action"),
+}
+
+
+LIVE_CONFIG_FILES = ("main.cf", "master.cf", "client_class.cidr", "milter_maps.cidr", "transport")
+
+
+def live_postfix_config_digest(host):
+    files = " ".join(f"/etc/postfix/{name}" for name in LIVE_CONFIG_FILES)
+    return host.check_output(f"cat {files} | sha256sum")
+
+
+@pytest.fixture(scope="module", params=sorted(BAD_VALUES))
+def bad_value_run(request, molecule_env):
+    """Run the converge play with one bad inventory value on every MX at once.
+
+    Yields the play's result and each instance's live configuration digest
+    taken just before the run.
+    """
+    extra_vars, expected_error = BAD_VALUES[request.param]
+    env, inventory = molecule_env
+    digests = {
+        name: live_postfix_config_digest(testinfra.get_host(f"podman://{name}")) for name in testinfra_hosts
+    }
+    result = subprocess.run(
+        [
+            "ansible-playbook",
+            "-i",
+            inventory,
+            str(PROJECT_DIR / "molecule" / "default" / "converge.yml"),
+            "--limit",
+            "mx",
+            "--tags",
+            "postfix",
+            "-e",
+            json.dumps(extra_vars),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    return result, expected_error, digests
+
+
+def test_bad_inventory_value_fails_play_and_mail_keeps_flowing(host, bad_value_run):
+    result, expected_error, digests = bad_value_run
+    name = instance(host)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert expected_error in output, output[-3000:]
+    assert f"{name}" in output
+
+    assert live_postfix_config_digest(host) == digests[name]
+    assert host.service("postfix").is_running
+    subject = unique_subject("after-bad-value")
+    recipient = f"{LAB_MAILBOX}@{mx_domain(name)}"
+    raw = dkim_sign(build_message(f"alice@{SENDER_DOMAIN}", recipient, subject))
+    smtp_send(mx_address(name, "ipv4"), f"bob@{SENDER_DOMAIN}", recipient, raw)
+    wait_for_delivery(host, subject)
