@@ -113,12 +113,18 @@ class Lab:
         return result
 
     def delivered(self, subject: str, timeout: float = 15.0) -> str:
+        """Headers of the delivered message with this subject, from an mbox or a Maildir of user 'user'."""
+        mark = "=====v6gate-message====="
+        command = (
+            f"sed 's/^From /{mark}\\n&/' /var/mail/user 2>/dev/null; "
+            "for f in ~user/Maildir/new/* ~user/Maildir/cur/*; do "
+            f'[ -f "$f" ] && echo {mark} && cat "$f"; done; true'
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            text = self.sh(self.mx, "cat /var/mail/user 2>/dev/null || true")
-            for message in text.split("\nFrom ")[::-1]:
+            for message in self.sh(self.mx, command).split(mark)[::-1]:
                 if f"Subject: {subject}" in message:
-                    return message.split("\n\n", 1)[0]
+                    return message.strip("\n").split("\n\n", 1)[0]
             time.sleep(0.5)
         return ""
 
