@@ -131,25 +131,8 @@ options:
     description: Seconds to wait for the connection and the greeting of each address.
     type: float
     default: 10.0
-  nameservers:
-    description:
-      - Nameservers for the DNS checks, as IP addresses with an optional port (C(192.0.2.53@5353),
-        C([2001:db8::53]:5353)). Empty means the system resolver of where the module runs.
-    type: list
-    elements: str
-    default: []
-  timeout:
-    description: Seconds to wait for one DNS answer.
-    type: float
-    default: 3.0
-  retries:
-    description: How many more times to try a DNS lookup after a timeout.
-    type: int
-    default: 1
-  max_in_flight:
-    description: Upper bound on DNS queries in flight at once (1-1024).
-    type: int
-    default: 32
+extends_documentation_fragment:
+  - v6gate.mx.dns
 attributes:
   check_mode:
     support: full

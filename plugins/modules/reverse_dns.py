@@ -26,26 +26,8 @@ options:
     elements: str
     required: true
     aliases: [addresses]
-  nameservers:
-    description:
-      - Nameservers to ask, as IP addresses with an optional port
-        (C(192.0.2.53), C(192.0.2.53@5353), C(192.0.2.53:5353), C(2001:db8::53), C([2001:db8::53]:5353)).
-      - Empty means the controller's C(/etc/resolv.conf).
-    type: list
-    elements: str
-    default: []
-  timeout:
-    description: Seconds to wait for one answer from a nameserver.
-    type: float
-    default: 3.0
-  retries:
-    description: How many more times to try after a timeout before the lookup counts as C(timeout).
-    type: int
-    default: 1
-  max_in_flight:
-    description: Upper bound on DNS queries in flight at once (1-1024); lookups are cached for the run.
-    type: int
-    default: 32
+extends_documentation_fragment:
+  - v6gate.mx.dns
 attributes:
   check_mode:
     support: full
