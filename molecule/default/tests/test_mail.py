@@ -1,15 +1,15 @@
 """Real SMTP sessions against the converged mail stack (postfix, opendkim, policyd_spf)."""
 
 import json
-import os
 import shlex
 import subprocess
 
 import pytest
-import testinfra.utils.ansible_runner
+import testinfra
 from conftest import (
     GATEWAY,
     LAB_MAILBOX,
+    MX_NAMES,
     PROJECT_DIR,
     SENDER_DOMAIN,
     SmtpRefused,
@@ -26,9 +26,7 @@ from conftest import (
     wait_for_delivery,
 )
 
-testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
-    os.environ["MOLECULE_INVENTORY_FILE"]
-).get_hosts("mx")
+testinfra_hosts = [f"podman://{name}" for name in MX_NAMES]
 
 FAMILIES = ["ipv4", "ipv6"]
 
@@ -196,9 +194,7 @@ def bad_value_run(request, molecule_env):
     """
     extra_vars, expected_error = BAD_VALUES[request.param]
     env, inventory = molecule_env
-    digests = {
-        name: live_postfix_config_digest(testinfra.get_host(f"podman://{name}")) for name in testinfra_hosts
-    }
+    digests = {name: live_postfix_config_digest(testinfra.get_host(f"podman://{name}")) for name in MX_NAMES}
     result = subprocess.run(
         [
             "ansible-playbook",
