@@ -6,16 +6,14 @@ translates callbacks, macros and header edits, and turns any exception into a te
 
 from __future__ import annotations
 
-import argparse
 import functools
 import logging
-import logging.handlers
-import sys
 
+import dns.resolver
 import Milter
 
 from . import __version__
-from .config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from .config import GateConfig
 from .rules import OptInList, gate_error_reply
 from .session import Checks, GateSession
 
@@ -105,48 +103,8 @@ class GateMilter(Milter.Base):
         return Milter.CONTINUE
 
 
-def _setup_logging(to_stderr: bool) -> None:
-    if to_stderr:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    else:
-        handler = logging.handlers.SysLogHandler(address="/dev/log", facility="mail")
-        handler.setFormatter(logging.Formatter("v6gate-gate[%(process)d]: %(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="v6gate-gate", description="IPv6 anonymous-inbound gate milter")
-    parser.add_argument("--config", default=DEFAULT_CONFIG_PATH)
-    parser.add_argument("--check-config", action="store_true", help="validate the configuration and exit")
-    parser.add_argument("--check-optin", metavar="FILE", help="validate an opt-in domains file and exit")
-    parser.add_argument("--stderr", action="store_true", help="log to stderr (the journal) instead of syslog")
-    parser.add_argument("--version", action="version", version=__version__)
-    args = parser.parse_args(argv)
-    _setup_logging(args.stderr or args.check_config or bool(args.check_optin))
-
-    if args.check_optin:
-        from .rules import parse_optin_text
-
-        try:
-            with open(args.check_optin, encoding="utf-8") as handle:
-                domains = parse_optin_text(handle.read())
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            log.error("%s: %s", args.check_optin, exc)
-            return 1
-        print(f"{args.check_optin}: {len(domains)} domain(s)")
-        return 0
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        log.error("%s", exc)
-        return 2
-    if args.check_config:
-        print(f"{args.config}: ok (authserv_id={config.authserv_id}, ptr_policy={config.ptr_policy})")
-        return 0
-
-    import dns.resolver
-
+def run(config: GateConfig) -> None:
+    """Serve milter connections until stopped."""
     checks = Checks(config)
     dns.resolver.default_resolver = checks.resolver  # pyspf resolves through the default resolver
     GateMilter.config = config
@@ -154,18 +112,14 @@ def main(argv=None) -> int:
     GateMilter.checks = checks
     Milter.factory = GateMilter
     Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS)
+    trusted = ",".join(str(n) for n in config.trusted_networks) or "-"
     log.info(
         "starting v6gate-gate %s on %s (authserv_id=%s ptr_policy=%s trusted=%s)",
         __version__,
         config.socket,
         config.authserv_id,
         config.ptr_policy,
-        ",".join(str(n) for n in config.trusted_networks) or "-",
+        trusted,
     )
     Milter.runmilter("v6gate-gate", config.socket, config.milter_timeout)
     log.info("stopped")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

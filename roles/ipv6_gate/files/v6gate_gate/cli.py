@@ -1,0 +1,67 @@
+"""Command line: run the gate, or validate its configuration / an opt-in file (used by the role's
+``validate:``), without needing pymilter for the checks."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import logging.handlers
+import sys
+
+from . import __version__
+from .config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from .rules import parse_optin_text
+
+log = logging.getLogger("v6gate-gate")
+
+
+def _setup_logging(to_stderr: bool) -> None:
+    if to_stderr:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    else:
+        handler = logging.handlers.SysLogHandler(address="/dev/log", facility="mail")
+        handler.setFormatter(logging.Formatter("v6gate-gate[%(process)d]: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+
+
+def check_optin_file(path: str) -> int:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            domains = parse_optin_text(handle.read())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        log.error("%s: %s", path, exc)
+        return 1
+    print(f"{path}: {len(domains)} domain(s)")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="v6gate-gate", description="IPv6 anonymous-inbound gate milter")
+    parser.add_argument("--config", default=DEFAULT_CONFIG_PATH)
+    parser.add_argument("--check-config", action="store_true", help="validate the configuration and exit")
+    parser.add_argument("--check-optin", metavar="FILE", help="validate an opt-in domains file and exit")
+    parser.add_argument("--stderr", action="store_true", help="log to stderr (the journal) instead of syslog")
+    parser.add_argument("--version", action="version", version=__version__)
+    args = parser.parse_args(argv)
+    _setup_logging(args.stderr or args.check_config or bool(args.check_optin))
+
+    if args.check_optin:
+        return check_optin_file(args.check_optin)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return 2
+    if args.check_config:
+        print(f"{args.config}: ok (authserv_id={config.authserv_id}, ptr_policy={config.ptr_policy})")
+        return 0
+
+    from .milter import run  # pymilter is needed only to serve
+
+    run(config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

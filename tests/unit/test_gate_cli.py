@@ -1,0 +1,53 @@
+"""The gate's command line checks, as the role's ``validate:`` runs them (no pymilter needed)."""
+
+import logging
+
+import pytest
+from v6gate_gate.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """main() configures the root logger like the daemon does; give the other tests theirs back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+CONFIG = "[gate]\nauthserv_id = mx.example.net\noptin_file = /etc/v6gate/ipv6-optin-domains\n"
+
+
+def test_check_config_ok(tmp_path, capsys):
+    path = tmp_path / "gate.conf"
+    path.write_text(CONFIG)
+    assert main(["--config", str(path), "--check-config"]) == 0
+    assert "ok (authserv_id=mx.example.net, ptr_policy=exists)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [(CONFIG + "ptr_policy = maybe\n", "ptr_policy must be one of"), ("", "no [gate] section")],
+)
+def test_check_config_rejects(tmp_path, capsys, text, message):
+    path = tmp_path / "gate.conf"
+    path.write_text(text)
+    assert main(["--config", str(path), "--check-config"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_check_config_missing_file(tmp_path, capsys):
+    assert main(["--config", str(tmp_path / "absent"), "--check-config"]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_check_optin(tmp_path, capsys):
+    good = tmp_path / "good"
+    good.write_text("# ok\ncontoso.example\n")
+    assert main(["--check-optin", str(good)]) == 0
+    assert "1 domain(s)" in capsys.readouterr().out
+    bad = tmp_path / "bad"
+    bad.write_text("contoso.example\nnot a domain\n")
+    assert main(["--check-optin", str(bad)]) == 1
+    assert "line 2" in capsys.readouterr().err
