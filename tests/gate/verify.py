@@ -238,8 +238,9 @@ def run(lab: Lab, slow: bool) -> None:
         data_prefix="250 ",
     )
     lab.case(
-        "the same senders over IPv4 are accepted",
-        lab.send(TX4, server=MX4, mail_from="a@spffail.sender.example", rcpts=["user@fabrikam.example"]),
+        # (an SPF-failing sender would meet policyd-spf's IPv4 rejection, which is not the gate's business)
+        "over IPv4 the opt-in rule does not apply: a domain that has not opted in is accepted",
+        lab.send(TX4, server=MX4, rcpts=["user@fabrikam.example"]),
         rcpt=[OK_RCPT],
         data_prefix="250 ",
     )
