@@ -9,6 +9,7 @@ therefore an anonymous client outside mynetworks.
 import email
 import email.policy
 import ipaddress
+import json
 import os
 import pathlib
 import re
@@ -45,7 +46,9 @@ SENDER_DOMAIN = "example.com"
 SENDER_SELECTOR = b"sel2048"
 SENDER_KEY = PROJECT_DIR / "tests" / "fixtures" / "dkim" / "rsa2048.pem"
 LAB_MAILBOX = "labmail"
-CLIENT_HELO = "client.example.com"
+CLIENT_HELO = "client.lab.example"
+# The header recording test milter (files/header_recorder.py), attached as gate milter.
+RECORDER_DIR = "/var/lib/header-recorder"
 
 
 def mx_address(name, family):
@@ -146,6 +149,15 @@ def wait_for_delivery(host, subject, timeout=60):
         "journalctl -n 40 --no-pager -t postfix/smtpd -t postfix/local -t postfix/smtp -t opendkim"
     )
     pytest.fail(f"message {subject!r} not delivered on {host.backend.get_hostname()}:\n{log.stdout}")
+
+
+def recorded_by_gate_milter(host, subject):
+    """Header fields the gate milter was shown for the message, or None if it saw none."""
+    path = f"{RECORDER_DIR}/{re.sub(r'[^A-Za-z0-9_-]', '_', subject)}.json"
+    record = host.file(path)
+    if not record.exists:
+        return None
+    return json.loads(record.content_string)
 
 
 def header_values(message, name):

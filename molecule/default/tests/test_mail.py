@@ -21,6 +21,7 @@ from conftest import (
     mx_fqdn,
     mx_signing,
     other_mx,
+    recorded_by_gate_milter,
     smtp_send,
     unique_subject,
     wait_for_delivery,
@@ -99,6 +100,18 @@ def test_signed_mail_from_outside_gets_dkim_pass_and_spf_result(host, family):
     assert spf[0].startswith(f"{expected} (mailfrom)"), spf[0]
     assert f"client-ip={GATEWAY[family]};" in spf[0], spf[0]
 
+    # The gate milters run for anonymous IPv6 clients only, and never see the forged field.
+    seen = recorded_by_gate_milter(host, subject)
+    if family == "ipv4":
+        assert seen is None
+    else:
+        assert seen is not None
+        assert seen["client_address"] == GATEWAY["ipv6"]
+        seen_text = "\n".join(f"{name}: {value}" for name, value in seen["headers"])
+        assert "kept.example" in seen_text
+        assert "DKIM-Signature" in seen_text
+        assert "forged.example" not in seen_text
+
 
 def test_spf_fail_is_rejected_over_ipv4(host):
     name = instance(host)
@@ -159,6 +172,8 @@ def test_mail_from_our_network_leaves_dkim_signed(host, family, published_dkim_k
     host.check_output(f"python3 -c {shlex.quote(script)}")
 
     delivered = wait_for_delivery(receiver, subject, timeout=90)
+    # Our own IPv6 networks get the plain milters only.
+    assert recorded_by_gate_milter(host, subject) is None
     signatures = header_values(delivered, "DKIM-Signature")
     assert any(f"d={domain};" in sig and f"s={selector};" in sig for sig in signatures), signatures
     results = our_authentication_results(delivered, mx_fqdn(receiver_name))
