@@ -47,6 +47,12 @@ SENDER_SELECTOR = b"sel2048"
 SENDER_KEY = PROJECT_DIR / "tests" / "fixtures" / "dkim" / "rsa2048.pem"
 LAB_MAILBOX = "labmail"
 CLIENT_HELO = "client.lab.example"
+# Instances configured with a user-supplied certificate (prepare.yml makes it),
+# by instance name -> the certificate's common name. The others use the role's
+# self-signed default, whose common name is the host name.
+USER_CERT_CN = {
+    name: "user-supplied.lab.example" for name, hv in HOST_VARS.items() if hv.get("postfix_tls_cert_file")
+}
 # The header recording test milter (files/header_recorder.py), attached as gate milter.
 RECORDER_DIR = "/var/lib/header-recorder"
 

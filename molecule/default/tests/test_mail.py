@@ -2,16 +2,20 @@
 
 import json
 import shlex
+import smtplib
+import ssl
 import subprocess
 
 import pytest
 import testinfra
 from conftest import (
+    CLIENT_HELO,
     GATEWAY,
     LAB_MAILBOX,
     MX_NAMES,
     PROJECT_DIR,
     SENDER_DOMAIN,
+    USER_CERT_CN,
     SmtpRefused,
     build_message,
     dkim_sign,
@@ -26,8 +30,14 @@ from conftest import (
     unique_subject,
     wait_for_delivery,
 )
+from cryptography import x509
 
 testinfra_hosts = [f"podman://{name}" for name in MX_NAMES]
+
+# Reads the certificate without trusting it: lab certificates are self-made.
+LAB_TLS_CONTEXT = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+LAB_TLS_CONTEXT.check_hostname = False
+LAB_TLS_CONTEXT.verify_mode = ssl.CERT_NONE
 
 FAMILIES = ["ipv4", "ipv6"]
 
@@ -56,6 +66,17 @@ def test_smtp_listens_on_ipv4_and_ipv6_wildcards(host):
     assert host.socket("tcp://:::25").is_listening
 
 
+def test_starttls_offers_the_configured_certificate(host):
+    """Self-signed default on one instance, a user-supplied certificate on the other."""
+    name = instance(host)
+    with smtplib.SMTP(mx_address(name, "ipv6"), 25, local_hostname=CLIENT_HELO, timeout=30) as client:
+        client.starttls(context=LAB_TLS_CONTEXT)
+        der = client.sock.getpeercert(binary_form=True)
+    subject = x509.load_der_x509_certificate(der).subject
+    common_name = subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value
+    assert common_name == USER_CERT_CN.get(name, mx_fqdn(name))
+
+
 def test_opendkim_private_keys_are_private(host):
     domain, selector = mx_signing(instance(host))
     key = host.file(f"/etc/opendkim/keys/{domain}/{selector}.private")
@@ -78,10 +99,17 @@ def test_signed_mail_from_outside_gets_dkim_pass_and_spf_result(host, family):
         recipient,
         subject,
         extra_headers=[
-            # Forged: claims our authserv-id, so RFC 8601 section 5 says remove it.
+            # Forged: claim our authserv-id, so RFC 8601 section 5 says remove them,
+            # whatever the spelling (case, version number, comments).
             ("Authentication-Results", f"{authserv_id}; dkim=pass header.d=forged.example; spf=pass"),
-            # Someone else's result: not ours to remove.
+            ("Authentication-Results", f"{authserv_id.upper()} 1; dkim=pass header.d=forged.example"),
+            (
+                "Authentication-Results",
+                f"(relay) {authserv_id} (v1) 1; spf=pass smtp.mailfrom=forged.example",
+            ),
+            # Someone else's results: not ours to remove.
             ("Authentication-Results", "upstream.example; dkim=pass header.d=kept.example"),
+            ("Authentication-Results", f"{authserv_id}.upstream.example; dkim=pass header.d=kept2.example"),
         ],
     )
     smtp_send(mx_address(name, family), f"bob@{SENDER_DOMAIN}", recipient, dkim_sign(raw))
@@ -92,7 +120,9 @@ def test_signed_mail_from_outside_gets_dkim_pass_and_spf_result(host, family):
     assert "dkim=pass" in ours[0]
     assert f"header.d={SENDER_DOMAIN}" in ours[0]
     assert "forged.example" not in str(delivered)
-    assert any("kept.example" in value for value in header_values(delivered, "Authentication-Results"))
+    received_results = " ".join(header_values(delivered, "Authentication-Results"))
+    assert "kept.example" in received_results
+    assert "kept2.example" in received_results
     # example.com's SPF record lists the gateway's IPv4 network, not its IPv6 one.
     spf = header_values(delivered, "Received-SPF")
     assert len(spf) == 1, spf
