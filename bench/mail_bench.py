@@ -157,9 +157,9 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--messages", type=int, default=2000, help="smtp-source messages per mode and round")
-    parser.add_argument("--sessions", type=int, default=8, help="smtp-source parallel sessions")
+    parser.add_argument("--sessions", type=int, default=40, help="smtp-source parallel sessions")
     parser.add_argument(
-        "--latency-messages", type=int, default=500, help="asyncio messages per mode and round"
+        "--latency-messages", type=int, default=300, help="asyncio messages per mode and round"
     )
     parser.add_argument("--latency-concurrency", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=8, help="asyncio connections for load and faults")
@@ -167,6 +167,7 @@ def main() -> int:
     parser.add_argument("--probe-messages", type=int, default=2000, help="milter-probe messages")
     parser.add_argument("--load-messages", type=int, default=10000)
     parser.add_argument("--fault-messages", type=int, default=1000)
+    parser.add_argument("--fault-rate", type=float, default=25.0, help="messages/s during fault runs")
     parser.add_argument("--dns-outage", type=float, default=25.0)
     parser.add_argument("--skip", action="append", default=[], choices=["modes", "probe", "load", "faults"])
     parser.add_argument("--no-converge", action="store_true", help="reuse the running lab as it is")
@@ -179,6 +180,7 @@ def main() -> int:
         molecule("prepare", "-s", "load")
         molecule("converge", "-s", "load")
     lab = LoadLab()
+    lab.install_tools()
     report: dict = {
         "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
         + subprocess.run(["uname", "-r"], capture_output=True, text=True).stdout.strip(),
@@ -276,7 +278,9 @@ def main() -> int:
             ),
             ("Postfix restarted", lab.restart_postfix()),
         ):
-            fault = lab.fault_run(name, args.fault_messages, args.concurrency, 2.0, inject, restore)
+            fault = lab.fault_run(
+                name, args.fault_messages, args.concurrency, args.fault_rate, 3.0, inject, restore
+            )
             for line in describe_fault(fault):
                 print(line, flush=True)
             result = fault["result"]

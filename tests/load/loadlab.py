@@ -19,6 +19,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 MX6 = "2001:db8:7a::25"
 TX6 = "2001:db8:7a::10"
@@ -161,13 +162,24 @@ class LoadLab:
             raise RuntimeError(f"{container}: {command}: exit {done.returncode}: {done.stderr.strip()}")
         return done.stdout
 
+    def install_tools(self) -> None:
+        """Copy the current load client and milter probe in (prepare installs them only once)."""
+        here = Path(__file__).resolve().parent
+        for container, name in ((self.tx, "smtp_load.py"), (self.mx, "milter_probe.py")):
+            subprocess.run(
+                ["podman", "cp", str(here / name), f"{container}:/usr/local/bin/{name}"],
+                check=True,
+                timeout=60,
+            )
+
     @staticmethod
     def new_run(label: str) -> str:
-        return f"{label}{uuid.uuid4().hex[:8]}"
+        """A run id that is safe in an address local part: letters and digits of label, then random."""
+        return "".join(c for c in label.lower() if c.isalnum())[:8] + uuid.uuid4().hex[:8]
 
     # ------------------------------------------------------------------------------ load
     def send(
-        self, run: str, count: int, concurrency: int, first: int = 0, timeout: float = 120
+        self, run: str, count: int, concurrency: int, first: int = 0, timeout: float = 120, rate: float = 0.0
     ) -> LoadResult:
         argv = [
             "python3",
@@ -192,6 +204,8 @@ class LoadLab:
             str(concurrency),
             "--timeout",
             str(timeout),
+            "--rate",
+            str(rate),
             "--sign",
             "/root/s1.pem",
         ]
@@ -199,12 +213,14 @@ class LoadLab:
         out = self.sh(self.tx, shlex.join(argv), timeout=count * timeout)
         return LoadResult(run, json.loads(out)["messages"], time.monotonic() - started)
 
-    def send_in_background(self, run: str, count: int, concurrency: int) -> tuple[threading.Thread, dict]:
+    def send_in_background(
+        self, run: str, count: int, concurrency: int, rate: float
+    ) -> tuple[threading.Thread, dict]:
         box: dict = {}
 
         def target() -> None:
             try:
-                box["result"] = self.send(run, count, concurrency)
+                box["result"] = self.send(run, count, concurrency, rate=rate)
             except Exception as exc:  # reported by the caller
                 box["error"] = exc
 
@@ -372,14 +388,17 @@ class LoadLab:
         time.sleep(1)
 
     # ------------------------------------------------------------------------------ faults
-    def fault_run(self, name: str, count: int, concurrency: int, after: float, inject, restore) -> dict:
-        """Send load, inject a fault `after` seconds in, undo it, and account for every message.
+    def fault_run(
+        self, name: str, count: int, concurrency: int, rate: float, after: float, inject, restore
+    ) -> dict:
+        """Send paced load, inject a fault `after` seconds in, undo it, and account for every message.
 
+        The load is paced (rate messages/s) so that it goes on before, during and after the fault.
         inject() returns nothing; restore() returns the epoch time at which the fault was over.
         """
-        run = self.new_run(name[:4])
+        run = self.new_run(name)
         gate_before = self.gate_state()
-        thread, box = self.send_in_background(run, count, concurrency)
+        thread, box = self.send_in_background(run, count, concurrency, rate)
         time.sleep(after)
         fault_start = time.time()
         inject()

@@ -124,9 +124,12 @@ async def run(args) -> list:
     message = build_message(args)
     numbers = iter(range(args.first, args.first + args.count))
     results: list = []
+    started = time.monotonic()
 
     async def worker() -> None:
         for number in numbers:  # shared iterator: each number is taken by exactly one worker
+            if args.rate:  # paced: message n starts no earlier than n / rate seconds into the run
+                await asyncio.sleep(max(0.0, started + (number - args.first) / args.rate - time.monotonic()))
             results.append(await one_message(args, number, message))
 
     await asyncio.gather(*(worker() for _ in range(args.concurrency)))
@@ -149,6 +152,9 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--first", type=int, default=0, help="number of the first message")
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="messages/s to start at most (0: as fast as C connections go)"
+    )
     parser.add_argument(
         "--timeout", type=float, default=120.0, help="seconds per message, connect to final reply"
     )

@@ -56,9 +56,11 @@ def main() -> int:
     parser.add_argument("--prefix", default="v6load")
     parser.add_argument("--messages", type=int, default=300, help="messages per run")
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rate", type=float, default=20.0, help="messages/s during fault runs")
     parser.add_argument("--dns-outage", type=float, default=25.0, help="seconds; above the zones' 10 s TTL")
     args = parser.parse_args()
     lab = LoadLab(args.prefix)
+    lab.install_tools()
     check = Checker()
     lab.set_mode("c")
     lab.clear_mailbox()
@@ -85,7 +87,7 @@ def main() -> int:
     ]
     for name, (inject, restore) in faults:
         report = lab.fault_run(
-            name, args.messages, args.concurrency, after=2.0, inject=inject, restore=restore
+            name, args.messages, args.concurrency, args.rate, after=3.0, inject=inject, restore=restore
         )
         for line in describe_fault(report):
             print(line)
