@@ -214,33 +214,52 @@ def test_mail_from_our_network_leaves_dkim_signed(host, family, published_dkim_k
     assert spf and spf[0].startswith("Pass (mailfrom)"), spf
 
 
+# name -> (extra vars, text the failed play must show, tag to run, live files that must stay)
+POSTFIX_LIVE_FILES = tuple(
+    f"/etc/postfix/{name}"
+    for name in ("main.cf", "master.cf", "client_class.cidr", "milter_maps.cidr", "transport")
+)
+SPF_LIVE_FILES = tuple(f"/etc/postfix-policyd-spf-python/policyd-spf-{family}.conf" for family in FAMILIES)
 BAD_VALUES = {
     # Passes the argument spec (a list of strings) but is no network: only
     # Postfix's own table parser on the host can tell.
-    "bad-network": ({"postfix_mynetworks": ["127.0.0.0/8", "2001:db8::/129"]}, "bad mask length"),
+    "bad-network": (
+        {"postfix_mynetworks": ["127.0.0.0/8", "2001:db8::/129"]},
+        "bad mask length",
+        "postfix",
+        POSTFIX_LIVE_FILES,
+    ),
     # Caught by meta/argument_specs.yml before the host is touched.
-    "bad-choice": ({"postfix_milter_default_action": "explode"}, "postfix_milter_default_action"),
+    "bad-choice": (
+        {"postfix_milter_default_action": "explode"},
+        "postfix_milter_default_action",
+        "postfix",
+        POSTFIX_LIVE_FILES,
+    ),
+    # policyd-spf itself would silently ignore it; the role's checker refuses it.
+    "bad-spf-skip-network": (
+        {"policyd_spf_skip_addresses": ["127.0.0.0/8", "2001:db8::/129"]},
+        "does not appear to be an IPv4 or IPv6 network",
+        "policyd_spf",
+        SPF_LIVE_FILES,
+    ),
 }
 
 
-LIVE_CONFIG_FILES = ("main.cf", "master.cf", "client_class.cidr", "milter_maps.cidr", "transport")
-
-
-def live_postfix_config_digest(host):
-    files = " ".join(f"/etc/postfix/{name}" for name in LIVE_CONFIG_FILES)
-    return host.check_output(f"cat {files} | sha256sum")
+def live_config_digest(host, files):
+    return host.check_output(f"cat {' '.join(files)} | sha256sum")
 
 
 @pytest.fixture(scope="module", params=sorted(BAD_VALUES))
 def bad_value_run(request, molecule_env):
     """Run the converge play with one bad inventory value on every MX at once.
 
-    Yields the play's result and each instance's live configuration digest
-    taken just before the run.
+    Returns the play's result, the case, and each instance's digest of the
+    live files of the case taken just before the run.
     """
-    extra_vars, expected_error = BAD_VALUES[request.param]
+    extra_vars, expected_error, tag, files = BAD_VALUES[request.param]
     env, inventory = molecule_env
-    digests = {name: live_postfix_config_digest(testinfra.get_host(f"podman://{name}")) for name in MX_NAMES}
+    digests = {name: live_config_digest(testinfra.get_host(f"podman://{name}"), files) for name in MX_NAMES}
     result = subprocess.run(
         [
             "ansible-playbook",
@@ -250,7 +269,7 @@ def bad_value_run(request, molecule_env):
             "--limit",
             "mx",
             "--tags",
-            "postfix",
+            tag,
             "-e",
             json.dumps(extra_vars),
         ],
@@ -260,18 +279,18 @@ def bad_value_run(request, molecule_env):
         timeout=600,
         check=False,
     )
-    return result, expected_error, digests
+    return result, expected_error, files, digests
 
 
 def test_bad_inventory_value_fails_play_and_mail_keeps_flowing(host, bad_value_run):
-    result, expected_error, digests = bad_value_run
+    result, expected_error, files, digests = bad_value_run
     name = instance(host)
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-3000:]
     assert expected_error in output, output[-3000:]
     assert f"{name}" in output
 
-    assert live_postfix_config_digest(host) == digests[name]
+    assert live_config_digest(host, files) == digests[name]
     assert host.service("postfix").is_running
     subject = unique_subject("after-bad-value")
     recipient = f"{LAB_MAILBOX}@{mx_domain(name)}"
