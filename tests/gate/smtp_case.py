@@ -2,7 +2,8 @@
 """Send one SMTP transaction and print every reply as JSON. Runs inside a sender container.
 
 Standard library only, plus python3-dkim when --sign is used. Each reply is the exact line a client
-sees ("450 4.7.25 Service unavailable, ..."), so callers can compare whole lines.
+sees ("450 4.7.25 Service unavailable, ..."), so callers can compare whole lines. "dialogue" holds
+the whole conversation as "C: ..." / "S: ..." lines, for transcripts a person reads.
 """
 
 import argparse
@@ -59,28 +60,38 @@ def main() -> int:
     parser.add_argument("--sign", default=None, help="DOMAIN:SELECTOR:KEYFILE to DKIM-sign with")
     args = parser.parse_args()
 
-    result = {"rcpt": []}
+    result = {"rcpt": [], "dialogue": []}
+    dialogue = result["dialogue"]
     client = smtplib.SMTP(timeout=60, source_address=(args.source, 0) if args.source else None)
+
+    def command(text: str) -> str:
+        dialogue.append(f"C: {text}")
+        reply = line(*client.docmd(text))
+        dialogue.append(f"S: {reply}")
+        return reply
+
     started = time.monotonic()
     try:
         result["connect"] = line(*client.connect(args.server, args.port))
+        dialogue.append(f"S: {result['connect']}")
+        dialogue.append(f"C: EHLO {args.helo}")
         result["ehlo"] = line(*client.ehlo(args.helo)).split(" | ")[0]
-        result["mail"] = line(*client.docmd(f"MAIL FROM:<{args.mail_from}>"))
-        if not result["mail"].startswith("2"):
-            client.quit()
-            json.dump(result, sys.stdout)
-            print()
-            return 0
-        for recipient in args.rcpt:
-            result["rcpt"].append(line(*client.docmd(f"RCPT TO:<{recipient}>")))
+        dialogue.append(f"S: {result['ehlo']} ...")
+        result["mail"] = command(f"MAIL FROM:<{args.mail_from}>")
+        if result["mail"].startswith("2"):
+            for recipient in args.rcpt:
+                result["rcpt"].append(command(f"RCPT TO:<{recipient}>"))
         if any(r.startswith("250") for r in result["rcpt"]):
-            code, text = client.docmd("DATA")
-            if code == 354:
-                data = build_message(args).replace(b"\r\n.", b"\r\n..")
-                client.send(data + b".\r\n")
-                code, text = client.getreply()
-            result["data"] = line(code, text)
-        client.quit()
+            reply = command("DATA")
+            if reply.startswith("354"):
+                message = build_message(args)
+                client.send(message.replace(b"\r\n.", b"\r\n..") + b".\r\n")
+                dialogue.append(f"C: <message, {len(message)} bytes> .")
+                reply = line(*client.getreply())
+                dialogue.append(f"S: {reply}")
+            result["data"] = reply
+        command("QUIT")
+        client.close()
     except (OSError, smtplib.SMTPException) as exc:
         result["error"] = f"{type(exc).__name__}: {exc}"
     result["seconds"] = round(time.monotonic() - started, 2)
