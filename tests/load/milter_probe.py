@@ -37,7 +37,15 @@ SKIP = {"C": 0x1, "H": 0x2, "M": 0x4, "R": 0x8, "B": 0x10, "L": 0x20, "N": 0x40}
 NO_REPLY = {"L": 0x80, "C": 0x1000, "H": 0x2000, "M": 0x4000, "R": 0x8000, "N": 0x40000, "B": 0x80000}
 OFFERED_PROTOCOL = 0x1FFFFF
 DEBUG = False
-FINAL = {b"c": "continue", b"s": "continue", b"a": "accept", b"r": "reject", b"t": "tempfail", b"d": "discard", b"y": "reply"}
+FINAL = {
+    b"c": "continue",
+    b"s": "continue",
+    b"a": "accept",
+    b"r": "reject",
+    b"t": "tempfail",
+    b"d": "discard",
+    b"y": "reply",
+}
 
 
 class MilterSession:
