@@ -18,7 +18,7 @@ run_stage() {
   local start=$SECONDS rc
   echo "=== stage $name: $*"
   "$@"; rc=$?
-  summary+=("$(printf '%-28s %5ss  %s' "$name" $((SECONDS - start)) "$([ $rc -eq 0 ] && echo ok || echo "FAILED ($rc)")")")
+  summary+=("$(printf '%-44s %5ss  %s' "$name" $((SECONDS - start)) "$([ $rc -eq 0 ] && echo ok || echo "FAILED ($rc)")")")
   [ $rc -eq 0 ] || failed+=("$name")
 }
 
@@ -36,7 +36,16 @@ for stage in "${stages[@]}"; do
     pytest) run_stage pytest pytest -q ;;
     molecule)
       for scenario in $(scenarios); do
-        run_stage "molecule:$scenario" molecule test -s "$scenario"
+        # molecule/<scenario>/matrix: one line of VAR=value settings per run (e.g. the MX's Debian release).
+        if [ -f "molecule/$scenario/matrix" ]; then
+          while read -r settings; do
+            case "$settings" in ''|'#'*) continue ;; esac
+            # shellcheck disable=SC2086 # the settings are words on purpose
+            run_stage "molecule:$scenario ($settings)" env $settings molecule test -s "$scenario"
+          done < "molecule/$scenario/matrix"
+        else
+          run_stage "molecule:$scenario" molecule test -s "$scenario"
+        fi
       done ;;
     *) echo "unknown stage: $stage" >&2; exit 2 ;;
   esac
