@@ -168,7 +168,7 @@ def main() -> int:
     parser.add_argument("--load-messages", type=int, default=10000)
     parser.add_argument("--fault-messages", type=int, default=1000)
     parser.add_argument("--fault-rate", type=float, default=25.0, help="messages/s during fault runs")
-    parser.add_argument("--dns-outage", type=float, default=25.0)
+    parser.add_argument("--dns-outage", type=float, default=40.0, help="seconds DNS stays silent")
     parser.add_argument("--skip", action="append", default=[], choices=["modes", "probe", "load", "faults"])
     parser.add_argument("--no-converge", action="store_true", help="reuse the running lab as it is")
     parser.add_argument("--destroy", action="store_true", help="remove the lab afterwards")
