@@ -57,8 +57,8 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=300, help="messages per run")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rate", type=float, default=20.0, help="messages/s during fault runs")
-    # Longer than the zones' 10 s TTL plus policyd-spf's 20 s lookup time (it still serves IPv6
-    # clients ahead of the gate's RCPT check), so connections reach the gate while DNS is silent.
+    # Longer than the zones' 10 s TTL plus a 20 s SPF time limit that can hold a session before the
+    # gate's RCPT check (docs/benchmarks.md), so connections reach the gate while DNS is silent.
     parser.add_argument("--dns-outage", type=float, default=40.0, help="seconds DNS stays silent")
     args = parser.parse_args()
     lab = LoadLab(args.prefix)
