@@ -6,17 +6,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import pytest
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ANSIBLE = REPO_ROOT / ".venv" / "bin" / "ansible"
+from ansible_cli import run_module
 
 
 class SmtpListener:
@@ -123,23 +117,7 @@ def optin_module():
 
 def run_through_ansible(args: dict, check: bool = False, diff: bool = False) -> dict:
     """Run ``v6gate.mx.ipv6_optin`` through ``ansible localhost -m`` and return the host's result."""
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="json",
-               ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_NOCOLOR="1")
-    command = [str(ANSIBLE), "localhost", "-i", "localhost,", "-c", "local", "-m", "v6gate.mx.ipv6_optin",
-               "-a", json.dumps(args), "-e", f"ansible_python_interpreter={sys.executable}"]
-    if check:
-        command.append("--check")
-    if diff:
-        command.append("--diff")
-    completed = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
-    try:
-        output = json.loads(completed.stdout)
-    except json.JSONDecodeError:
-        pytest.fail(f"ansible printed no JSON (rc={completed.returncode}):\n"
-                    f"{completed.stdout}\n{completed.stderr}")
-    result = output["plays"][0]["tasks"][0]["hosts"]["localhost"]
-    result["_rc"] = completed.returncode
-    return result
+    return run_module("ipv6_optin", args, check=check, diff=diff)
 
 
 @pytest.fixture
