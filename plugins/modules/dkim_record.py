@@ -31,11 +31,7 @@ options:
     required: true
 extends_documentation_fragment:
   - v6gate.mx.dns
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
+  - v6gate.mx.read_only
 """
 
 EXAMPLES = r"""

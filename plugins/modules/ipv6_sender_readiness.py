@@ -57,11 +57,7 @@ options:
     default: exists
 extends_documentation_fragment:
   - v6gate.mx.dns
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
+  - v6gate.mx.read_only
 seealso:
   - module: v6gate.mx.reverse_dns
   - module: v6gate.mx.spf_check

@@ -28,11 +28,7 @@ options:
     aliases: [addresses]
 extends_documentation_fragment:
   - v6gate.mx.dns
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
+  - v6gate.mx.read_only
 notes:
   - Runs on the controller or any host with dnspython; use C(delegate_to=localhost) to audit from the
     controller.

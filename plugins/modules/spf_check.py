@@ -37,11 +37,7 @@ options:
     type: str
 extends_documentation_fragment:
   - v6gate.mx.dns
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
+  - v6gate.mx.read_only
 seealso:
   - module: v6gate.mx.ipv6_sender_readiness
 """
