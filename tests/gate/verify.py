@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Prove the IPv6 gate over real SMTP: every case asserts the exact reply lines a client sees.
 
-Runs on the controller against the gate lab (tests/gate/lab.sh up) or any topology with the same
+Runs on the controller against molecule/ipv6_inbound or any topology with the same
 names: a sender container that can send from the lab's addresses and an mx container running Postfix,
 OpenDKIM and the gate. Prints a transcript; exit status 1 if any case fails.
 """

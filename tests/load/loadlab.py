@@ -28,7 +28,7 @@ SENDER_DOMAIN = "sender.example"
 RECIPIENT = "user@contoso.example"
 AUTHSERV_ID = "mx.load.example"
 GATE_UNIT = "v6gate-gate"
-GATE_PORT = 8893
+GATE_SOCKET = "/run/v6gate-gate/milter.sock"  # roles/ipv6_gate, ipv6_gate_socket_type unix
 # What (b) adds for IPv6 clients when the gate is off: the deployment without the gate lets
 # policyd-spf evaluate SPF for IPv6 too (roles/policyd_spf, policyd_spf_postfix_restrictions).
 SPF_POLICY_IPV6 = "check_policy_service unix:private/policyd-spf-ipv6"
@@ -178,16 +178,14 @@ class LoadLab:
         return "".join(c for c in label.lower() if c.isalnum())[:8] + uuid.uuid4().hex[:8]
 
     # ------------------------------------------------------------------------------ load
-    def send(
-        self, run: str, count: int, concurrency: int, first: int = 0, timeout: float = 120, rate: float = 0.0
-    ) -> LoadResult:
-        argv = [
+    @staticmethod
+    def _smtp_load_argv(run: str, *options: str) -> list[str]:
+        """smtp_load.py in the sender: signed mail from the sender domain to the test recipient."""
+        return [
             "python3",
             "/usr/local/bin/smtp_load.py",
             "--server",
             MX6,
-            "--source",
-            TX6,
             "--helo",
             HELO,
             "--domain",
@@ -196,6 +194,18 @@ class LoadLab:
             RECIPIENT,
             "--run",
             run,
+            "--sign",
+            "/root/s1.pem",
+            *options,
+        ]
+
+    def send(
+        self, run: str, count: int, concurrency: int, first: int = 0, timeout: float = 120, rate: float = 0.0
+    ) -> LoadResult:
+        argv = self._smtp_load_argv(
+            run,
+            "--source",
+            TX6,
             "--count",
             str(count),
             "--first",
@@ -206,9 +216,7 @@ class LoadLab:
             str(timeout),
             "--rate",
             str(rate),
-            "--sign",
-            "/root/s1.pem",
-        ]
+        )
         started = time.monotonic()
         out = self.sh(self.tx, shlex.join(argv), timeout=count * timeout)
         return LoadResult(run, json.loads(out)["messages"], time.monotonic() - started)
@@ -231,29 +239,7 @@ class LoadLab:
     def smtp_source(self, run: str, count: int, sessions: int) -> float:
         """Send count identical signed messages with smtp-source; seconds from first connect to last reply."""
         message = f"/root/load-{run}.eml"
-        self.sh(
-            self.tx,
-            shlex.join(
-                [
-                    "python3",
-                    "/usr/local/bin/smtp_load.py",
-                    "--server",
-                    MX6,
-                    "--helo",
-                    HELO,
-                    "--domain",
-                    SENDER_DOMAIN,
-                    "--rcpt",
-                    RECIPIENT,
-                    "--run",
-                    run,
-                    "--sign",
-                    "/root/s1.pem",
-                    "--write-message",
-                    message,
-                ]
-            ),
-        )
+        self.sh(self.tx, shlex.join(self._smtp_load_argv(run, "--write-message", message)))
         command = (
             "start=$(date +%s.%N); "
             + shlex.join(
@@ -324,7 +310,7 @@ class LoadLab:
         while time.monotonic() < deadline:
             state = self.gate_state()
             if state["state"] == "active" and state["pid"] not in (0, old_pid):
-                listening = self.sh(self.mx, f"ss -Hltn 'sport = :{GATE_PORT}'", check=False).strip()
+                listening = self.sh(self.mx, f"ss -Hlx 'src {GATE_SOCKET}'", check=False).strip()
                 if listening:
                     return time.time()
             time.sleep(0.2)
@@ -334,8 +320,8 @@ class LoadLab:
         argv = [
             "python3",
             "/usr/local/bin/milter_probe.py",
-            "--port",
-            str(GATE_PORT),
+            "--socket",
+            f"unix:{GATE_SOCKET}",
             "--client",
             TX6,
             "--client-name",

@@ -76,7 +76,15 @@ def test_parse_config():
     assert [str(n) for n in config.trusted_networks] == ["2001:db8:feed::/48", "2001:db8:cafe::/64"]
     assert config.known_domains == ("Contoso.example",)
     assert config.dns_timeout == 3.0
-    assert config.socket == "inet:8893@127.0.0.1"
+    assert config.socket == "unix:/run/v6gate-gate/milter.sock"
+
+
+@pytest.mark.parametrize(
+    "socket",
+    ["unix:/run/v6gate-gate/milter.sock", "local:/run/gate.sock", "inet:8893@127.0.0.1", "inet6:8893@[::1]"],
+)
+def test_config_accepts_libmilter_sockets(socket):
+    assert parse_config(GOOD + f"socket = {socket}\n").socket == socket
 
 
 @pytest.mark.parametrize(
@@ -89,6 +97,10 @@ def test_parse_config():
         (("dns_timeout = 3", "dns_timeout = 0"), "out of range"),
         (("dns_timeout = 3", "dns_timout = 3"), "unknown setting"),
         (("[gate]", "[other]"), "no [gate] section"),
+        (("dns_timeout = 3", "socket = /run/gate.sock"), "socket must be"),
+        (("dns_timeout = 3", "socket = unix:run/gate.sock"), "socket must be"),
+        (("dns_timeout = 3", "socket = inet:99999@127.0.0.1"), "socket must be"),
+        (("dns_timeout = 3", "socket = inet:8893@"), "socket must be"),
     ],
 )
 def test_config_errors_are_clear(change, message):

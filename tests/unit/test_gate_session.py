@@ -1,6 +1,7 @@
 """The gate's session logic against a real nameserver (Knot on loopback, tests/fixtures/zones)."""
 
 import logging
+import re
 
 import dns.resolver
 import pytest
@@ -55,8 +56,22 @@ def open_transaction(session, client, sender, helo="mail.example.com", auth=None
     return session.mail_from(sender, auth)
 
 
+TOOK_MS = re.compile(r" took_ms=(\d+\.\d)$")
+
+
 def decisions(caplog):
-    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("decision ")]
+    """Decision lines without their closing took_ms=<ms> field, which every line must end with."""
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("decision ")]
+    assert all(TOOK_MS.search(line) for line in lines), lines
+    return [TOOK_MS.sub("", line) for line in lines]
+
+
+def took_ms(caplog):
+    return [
+        float(TOOK_MS.search(r.getMessage()).group(1))
+        for r in caplog.records
+        if r.getMessage().startswith("decision ")
+    ]
 
 
 pytestmark = [
@@ -139,6 +154,14 @@ def test_nameserver_timeout_is_451_4_4_3_never_5xx(make_session, silent_dns_serv
     open_transaction(session, CONFIRMED, "user@example.com")
     reply = session.recipient("<a@contoso.example>")
     assert (reply.code, reply.status) == (451, "4.4.3")
+
+
+def test_decision_time_includes_the_dns_wait(make_session, silent_dns_server, caplog):
+    resolver = dnscheck.make_resolver([silent_dns_server.nameserver_spec], timeout=0.3)
+    session = make_session(resolver=resolver)
+    open_transaction(session, CONFIRMED, "user@example.com")
+    session.recipient("<a@contoso.example>")
+    assert len(took_ms(caplog)) == 1 and took_ms(caplog)[0] >= 300
 
 
 def test_spf_fail_without_dkim_is_4_7_26(make_session):

@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from .rules import PTR_POLICIES
 
 DEFAULT_CONFIG_PATH = "/etc/v6gate/ipv6-gate.conf"
+DEFAULT_SOCKET = "unix:/run/v6gate-gate/milter.sock"
+# libmilter's socket notations: unix:/path (local: is the same), inet:port@host, inet6:port@host
+SOCKET_SCHEMES = ("unix:", "local:", "inet:", "inet6:")
 
 
 class ConfigError(ValueError):
@@ -19,7 +22,7 @@ class ConfigError(ValueError):
 class GateConfig:
     authserv_id: str
     optin_file: str
-    socket: str = "inet:8893@127.0.0.1"
+    socket: str = DEFAULT_SOCKET
     ptr_policy: str = "exists"
     trusted_networks: tuple = ()
     known_domains: tuple[str, ...] = ()
@@ -31,6 +34,17 @@ class GateConfig:
 
 def _split(value: str) -> list[str]:
     return [item for item in value.replace(",", " ").split() if item]
+
+
+def _valid_socket(socket: str) -> bool:
+    scheme = next((s for s in SOCKET_SCHEMES if socket.startswith(s)), None)
+    if scheme is None:
+        return False
+    rest = socket[len(scheme) :]
+    if scheme in ("unix:", "local:"):
+        return rest.startswith("/") and not any(ch.isspace() for ch in rest)
+    port, sep, host = rest.partition("@")
+    return port.isdigit() and 0 < int(port) < 65536 and (not sep or bool(host))
 
 
 def parse_config(text: str, source: str = "<config>") -> GateConfig:
@@ -80,10 +94,16 @@ def parse_config(text: str, source: str = "<config>") -> GateConfig:
         raise ConfigError(f"{source}: {exc}") from None
     if not (0 < dns_timeout <= 60 and 0 < spf_timeout <= 120 and 0 < milter_timeout <= 3600):
         raise ConfigError(f"{source}: timeouts out of range (dns 0-60 s, spf 0-120 s, milter 0-3600 s)")
+    socket = section.get("socket", DEFAULT_SOCKET).strip()
+    if not _valid_socket(socket):
+        raise ConfigError(
+            f"{source}: socket must be unix:/absolute/path, inet:port@host or inet6:port@[host], "
+            f"got {socket!r}"
+        )
     return GateConfig(
         authserv_id=authserv_id,
         optin_file=section["optin_file"].strip(),
-        socket=section.get("socket", "inet:8893@127.0.0.1").strip(),
+        socket=socket,
         ptr_policy=ptr_policy,
         trusted_networks=networks,
         known_domains=tuple(_split(section.get("known_domains", ""))),

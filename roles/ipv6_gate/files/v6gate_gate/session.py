@@ -8,6 +8,7 @@ may point at a real test nameserver.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 from . import authres, dnscheck
@@ -107,6 +108,7 @@ class GateSession:
         """Rules 1 and 2 for one recipient; other recipients are judged on their own."""
         if not self.gated:
             return None
+        started = time.monotonic()
         reply = check_recipient_domain(recipient, self.optin, self.config.known_domains)
         if reply is None:
             if self.reverse is None:
@@ -115,7 +117,7 @@ class GateSession:
         if reply is None:
             self.accepted_recipients.append(recipient)
         else:
-            self._log_decision(queue_id, reply.rule, reply, recipient=recipient)
+            self._log_decision(queue_id, reply.rule, reply, started, recipient=recipient)
         return reply
 
     def header(self, name: str, value: str) -> None:
@@ -128,6 +130,7 @@ class GateSession:
         """Rule 3, our Authentication-Results, and removal of results that falsely claim our authserv-id."""
         if not self.gated:
             return EndOfMessage(None)
+        started = time.monotonic()
         dkim_pass, dkim_note, untrusted = self._dkim_verdict()
         spf_result = self.checks.spf(self.client, self.sender, self.helo)
         reply = check_authentication(self.client, spf_result.result == "pass", dkim_pass)
@@ -138,7 +141,7 @@ class GateSession:
         )
         if untrusted:
             details += f" removed_forged_auth_results={len(untrusted)}"
-        self._log_decision(queue_id, reply.rule if reply else "accept", reply, extra=details)
+        self._log_decision(queue_id, reply.rule if reply else "accept", reply, started, extra=details)
         if reply is not None:
             return EndOfMessage(reply)  # a rejected message is not edited
         return EndOfMessage(None, sorted(untrusted, reverse=True), ours)
@@ -200,12 +203,21 @@ class GateSession:
         return authres.format_authentication_results(self.config.authserv_id, results)
 
     def _log_decision(
-        self, queue_id, rule: str, reply: Reply | None, recipient: str | None = None, extra: str = ""
+        self,
+        queue_id,
+        rule: str,
+        reply: Reply | None,
+        started: float,
+        recipient: str | None = None,
+        extra: str = "",
     ) -> None:
+        """One line per decision; took_ms is the gate's own time for it (DNS included), without transport."""
+        took_ms = (time.monotonic() - started) * 1000
         line = f"decision queue_id={queue_id or NO_QUEUE_ID} client={self.client} rule={rule}"
         if recipient is not None:
             line += f" rcpt={recipient}"
         line += f' reply="{reply if reply else "accept"}"'
         if extra:
             line += " " + extra
+        line += f" took_ms={took_ms:.1f}"
         self.log.info("%s", line)
