@@ -42,8 +42,10 @@ BENCH_ZONE = "bench.example"
 BENCH_PREFIX = ipaddress.IPv6Network("2001:db8:be::/48")
 REVERSE_ZONE = "e.b.0.0.8.b.d.0.1.0.0.2.ip6.arpa"
 DKIM_KEY = (REPO_ROOT / "tests" / "fixtures" / "dkim" / "rsa1024.pub.b64").read_text().strip()
-SOA = ("$TTL 300\n@ IN SOA ns1.bench.example. hostmaster.bench.example. 1 3600 600 86400 300\n"
-       "@ IN NS ns1.bench.example.\n")
+SOA = (
+    "$TTL 300\n@ IN SOA ns1.bench.example. hostmaster.bench.example. 1 3600 600 86400 300\n"
+    "@ IN NS ns1.bench.example.\n"
+)
 
 
 def sender_address(index: int) -> str:
@@ -51,8 +53,12 @@ def sender_address(index: int) -> str:
 
 
 def write_zones(zones_dir: Path, senders: int) -> None:
-    forward = [f"$ORIGIN {BENCH_ZONE}.\n", SOA, "ns1 IN AAAA 2001:db8::53\n",
-               '_spf IN TXT "v=spf1 ip6:2001:db8:bf::/48 ip4:198.51.100.0/24 -all"\n']
+    forward = [
+        f"$ORIGIN {BENCH_ZONE}.\n",
+        SOA,
+        "ns1 IN AAAA 2001:db8::53\n",
+        '_spf IN TXT "v=spf1 ip6:2001:db8:bf::/48 ip4:198.51.100.0/24 -all"\n',
+    ]
     reverse = [f"$ORIGIN {REVERSE_ZONE}.\n", SOA]
     for index in range(senders):
         address = sender_address(index)
@@ -82,20 +88,27 @@ def bench_size(port: int, senders: int, max_in_flight: int) -> dict:
     assert sum(r["status"] == "pass" for r in rdns) == senders - len(range(0, senders, 10))
 
     client = DnsClient([nameserver], timeout=3, retries=1, max_in_flight=max_in_flight)
-    readiness_seconds, verdicts = timed(lambda: client.map(
-        lambda i: assess_sender(client, [addresses[i]], f"s{i}.{BENCH_ZONE}", [domains[i]], ["sel"]),
-        range(senders)))
+    readiness_seconds, verdicts = timed(
+        lambda: client.map(
+            lambda i: assess_sender(client, [addresses[i]], f"s{i}.{BENCH_ZONE}", [domains[i]], ["sel"]),
+            range(senders),
+        )
+    )
     accepted = sum(v["accepted"] for v in verdicts)
     assert accepted == senders - len(range(0, senders, 10)), accepted
 
     client = DnsClient([nameserver], timeout=3, retries=1, max_in_flight=max_in_flight)
-    spf_seconds, spf_results = timed(lambda: client.map(
-        lambda i: check_spf(client, addresses[i], domains[i], f"s{i}.{BENCH_ZONE}"), range(senders)))
+    spf_seconds, spf_results = timed(
+        lambda: client.map(
+            lambda i: check_spf(client, addresses[i], domains[i], f"s{i}.{BENCH_ZONE}"), range(senders)
+        )
+    )
     assert all(r["result"] == "pass" and r["lookup_count"] == 1 for r in spf_results)
 
     checkdmarc_seconds, checkdmarc_results = timed(lambda: run_checkdmarc(port, domains))
-    assert all(r.get("valid") and r.get("dns_lookups") == 1 for r in checkdmarc_results), (
-        checkdmarc_results[:1])
+    assert all(r.get("valid") and r.get("dns_lookups") == 1 for r in checkdmarc_results), checkdmarc_results[
+        :1
+    ]
 
     return {
         "senders": senders,
@@ -118,8 +131,9 @@ def run_checkdmarc(port: int, domains: list[str]) -> list[dict]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--senders", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--max-in-flight", type=int, default=32)  # the modules' default
     parser.add_argument("--json", type=Path, help="also write the results to this file")
@@ -132,14 +146,20 @@ def main() -> int:
         with running_knot(Path(work) / "knot", zones_dir, probe_zone=BENCH_ZONE) as server:
             results = [bench_size(server.port, size, args.max_in_flight) for size in args.senders]
 
-    print(f"{'senders':>8} {'rDNS addr/s':>12} {'readiness addr/s':>17} {'v6gate SPF dom/s':>17} "
-          f"{'checkdmarc SPF dom/s':>21} {'SPF ratio':>10}")
+    print(
+        f"{'senders':>8} {'rDNS addr/s':>12} {'readiness addr/s':>17} {'v6gate SPF dom/s':>17} "
+        f"{'checkdmarc SPF dom/s':>21} {'SPF ratio':>10}"
+    )
     for row in results:
-        print(f"{row['senders']:>8} {row['reverse_dns_addresses_per_s']:>12.0f} "
-              f"{row['readiness_addresses_per_s']:>17.0f} {row['v6gate_spf_domains_per_s']:>17.0f} "
-              f"{row['checkdmarc_spf_domains_per_s']:>21.0f} {row['spf_ratio_v6gate_to_checkdmarc']:>9.2f}x")
-    print(f"(knotd on loopback, max_in_flight={args.max_in_flight}, cold cache per measurement; "
-          "SPF ratio = v6gate domains/s / checkdmarc domains/s, same run, same zone)")
+        print(
+            f"{row['senders']:>8} {row['reverse_dns_addresses_per_s']:>12.0f} "
+            f"{row['readiness_addresses_per_s']:>17.0f} {row['v6gate_spf_domains_per_s']:>17.0f} "
+            f"{row['checkdmarc_spf_domains_per_s']:>21.0f} {row['spf_ratio_v6gate_to_checkdmarc']:>9.2f}x"
+        )
+    print(
+        f"(knotd on loopback, max_in_flight={args.max_in_flight}, cold cache per measurement; "
+        "SPF ratio = v6gate domains/s / checkdmarc domains/s, same run, same zone)"
+    )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -67,8 +67,10 @@ def measure_mode(lab: LoadLab, mode: str, args) -> dict:
     lab.send(warm, 40, args.concurrency)  # fresh smtpd processes, policy daemons, DNS caches
     # throughput: smtp-source
     run = lab.new_run(f"s{mode}")
+    since = time.time()
     seconds = lab.smtp_source(run, args.messages, args.sessions)
     box = lab.wait_delivered(run, args.messages)
+    took = lab.gate_decision_ms(since) if mode == "c" else []
     # latency: asyncio client
     lat_run = lab.new_run(f"l{mode}")
     result = lab.send(lat_run, args.latency_messages, args.latency_concurrency)
@@ -88,6 +90,9 @@ def measure_mode(lab: LoadLab, mode: str, args) -> dict:
         "dkim_ar": box["dkim_ar"],
         "gate_ar": box["gate_ar"],
         "lost": len(result.loss()["lost"]),
+        "gate_log_decisions": len(took),
+        "gate_log_p50_ms": percentile(took, 0.5) if took else None,
+        "gate_log_p99_ms": percentile(took, 0.99) if took else None,
     }
     expected_headers = {"a": (0, 0), "b": (args.messages, 0), "c": (args.messages, args.messages)}[mode]
     row["mode_proven"] = (box["dkim_ar"], box["gate_ar"]) == expected_headers
@@ -98,6 +103,12 @@ def measure_mode(lab: LoadLab, mode: str, args) -> dict:
         f"({'as expected' if row['mode_proven'] else 'NOT as expected for this mode'})",
         flush=True,
     )
+    if took:
+        print(
+            f"       the gate's log during smtp-source: {len(took)} decisions, took_ms "
+            f"p50 {row['gate_log_p50_ms']:.1f} p99 {row['gate_log_p99_ms']:.1f}",
+            flush=True,
+        )
     lab.clear_mailbox()
     return row
 

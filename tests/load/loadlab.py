@@ -12,6 +12,7 @@ Return-Path, so each message that got 250 is matched to its delivered copy, not 
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import threading
@@ -315,6 +316,14 @@ class LoadLab:
                     return time.time()
             time.sleep(0.2)
         raise RuntimeError("systemd did not bring the gate back")
+
+    def gate_decision_ms(self, since: float) -> list[float]:
+        """took_ms of every decision the gate logged since the given epoch time (its own time per
+        decision, DNS included, without the milter transport)."""
+        out = self.sh(
+            self.mx, f"journalctl -u {GATE_UNIT} --since @{int(since)} -o cat --no-pager", check=False
+        )
+        return [float(m.group(1)) for m in re.finditer(r"^decision .* took_ms=(\d+\.\d+)$", out, re.M)]
 
     def probe_gate(self, count: int, warmup: int = 50) -> dict:
         argv = [
