@@ -68,8 +68,15 @@ def measure_mode(lab: LoadLab, mode: str, args) -> dict:
     # throughput: smtp-source
     run = lab.new_run(f"s{mode}")
     since = time.time()
+    cpu_before = lab.cpu_seconds()
     seconds = lab.smtp_source(run, args.messages, args.sessions)
     box = lab.wait_delivered(run, args.messages)
+    cpu_after = lab.cpu_seconds()
+    cpu_ms = {
+        name: (cpu_after[name] - cpu_before[name]) * 1000 / args.messages
+        for name in cpu_before
+        if cpu_before[name] is not None and cpu_after[name] is not None
+    }
     took = lab.gate_decision_ms(since) if mode == "c" else []
     # latency: asyncio client
     lat_run = lab.new_run(f"l{mode}")
@@ -90,6 +97,7 @@ def measure_mode(lab: LoadLab, mode: str, args) -> dict:
         "dkim_ar": box["dkim_ar"],
         "gate_ar": box["gate_ar"],
         "lost": len(result.loss()["lost"]),
+        "cpu_ms_per_msg": cpu_ms,
         "gate_log_decisions": len(took),
         "gate_log_p50_ms": percentile(took, 0.5) if took else None,
         "gate_log_p99_ms": percentile(took, 0.99) if took else None,
@@ -101,6 +109,11 @@ def measure_mode(lab: LoadLab, mode: str, args) -> dict:
         f"delivered); asyncio: {row['latency_msgs_per_s']:.1f} msg/s, p50 {row['p50_ms']:.1f} ms, "
         f"p99 {row['p99_ms']:.1f} ms; headers OpenDKIM={box['dkim_ar']} gate={box['gate_ar']} "
         f"({'as expected' if row['mode_proven'] else 'NOT as expected for this mode'})",
+        flush=True,
+    )
+    print(
+        "       CPU ms per message (throughput run, queue delivery included): "
+        + ", ".join(f"{name} {value:.2f}" for name, value in cpu_ms.items()),
         flush=True,
     )
     if took:
@@ -212,6 +225,10 @@ def main() -> int:
                 key: median([r[key] for r in mine])
                 for key in ("msgs_per_s", "latency_msgs_per_s", "p50_ms", "p99_ms")
             }
+            table[mode]["cpu_ms_per_msg"] = {
+                name: median([r["cpu_ms_per_msg"][name] for r in mine if name in r["cpu_ms_per_msg"]])
+                for name in mine[0]["cpu_ms_per_msg"]
+            }
             if not all(r["mode_proven"] for r in mine):
                 failures.append(f"mode {mode}: delivered headers do not prove the configuration")
             if any(r["lost"] for r in mine) or any(r["smtp_source_delivered"] != args.messages for r in mine):
@@ -231,6 +248,10 @@ def main() -> int:
                 f"| ({mode}) {MODES[mode]} | {t['msgs_per_s']:.1f} | {t['latency_msgs_per_s']:.1f} | "
                 f"{t['p50_ms']:.1f} | {t['p99_ms']:.1f} |"
             )
+        print("\nCPU ms per message in the throughput runs (median; mx = the whole MX container):")
+        for mode in "abc":
+            cpu = table[mode]["cpu_ms_per_msg"]
+            print(f"   ({mode}) " + ", ".join(f"{name} {value:.2f}" for name, value in cpu.items()))
         print(
             f"\nthroughput ratio c/b = {ratios['c/b']:.2f} (target >= {TARGETS['c/b']}), "
             f"c/a = {ratios['c/a']:.2f} (target >= {TARGETS['c/a']}); "

@@ -323,7 +323,30 @@ class LoadLab:
         out = self.sh(
             self.mx, f"journalctl -u {GATE_UNIT} --since @{int(since)} -o cat --no-pager", check=False
         )
-        return [float(m.group(1)) for m in re.finditer(r"^decision .* took_ms=(\d+\.\d+)$", out, re.M)]
+        return [float(m.group(1)) for m in re.finditer(r"\bdecision .* took_ms=(\d+\.\d+)$", out, re.M)]
+
+    def cpu_seconds(self) -> dict:
+        """CPU seconds used so far: by each container as a whole (its cgroup, v1 or v2) and by the
+        MX's long-running milters (their main process, all threads). Differences attribute a run's cost."""
+        container_cpu = (
+            "if [ -r /sys/fs/cgroup/cpuacct/cpuacct.usage ]; then"
+            " echo $(( $(cat /sys/fs/cgroup/cpuacct/cpuacct.usage) / 1000 ));"
+            " else awk '/^usage_usec/ {print $2}' /sys/fs/cgroup/cpu.stat; fi"
+        )
+        seconds = {}
+        for name, container in (("mx", self.mx), ("tx", self.tx)):
+            out = self.sh(container, container_cpu, check=False).strip()
+            seconds[name] = int(out) / 1e6 if out.isdigit() else None
+        ticks = int(self.sh(self.mx, "getconf CLK_TCK").strip())
+        for unit in ("opendkim", GATE_UNIT):
+            out = self.sh(
+                self.mx,
+                f"p=$(systemctl show -p MainPID --value {unit}); "
+                "[ \"$p\" != 0 ] && cut -d' ' -f14,15 /proc/$p/stat",
+                check=False,
+            ).split()
+            seconds[unit] = (int(out[0]) + int(out[1])) / ticks if len(out) == 2 else None
+        return seconds
 
     def probe_gate(self, count: int, warmup: int = 50) -> dict:
         argv = [

@@ -20,11 +20,26 @@ from .session import Checks, GateSession
 log = logging.getLogger("v6gate-gate")
 
 
+def _answer_tempfail(milter) -> int:
+    try:
+        milter.setreply(*gate_error_reply().milter_reply())
+    except Exception:  # the tempfail below stands anyway
+        log.exception("could not set the temporary reply text")
+    return Milter.TEMPFAIL
+
+
 def _fail_closed(callback):
-    """Any exception inside a callback answers 451 4.3.0 (tempfail), logged with the traceback."""
+    """Any exception inside a callback, or in an earlier one that could not answer, answers 451 4.3.0."""
 
     @functools.wraps(callback)
     def guarded(self, *args):
+        if self.failed_in is not None:
+            log.error(
+                "earlier error in %s for client=%s; answering tempfail",
+                self.failed_in,
+                getattr(self.session, "client_text", "?"),
+            )
+            return _answer_tempfail(self)
         try:
             return callback(self, *args)
         except Exception:
@@ -33,11 +48,29 @@ def _fail_closed(callback):
                 callback.__name__,
                 getattr(self.session, "client_text", "?"),
             )
+            return _answer_tempfail(self)
+
+    return guarded
+
+
+def _no_reply(callback):
+    """For callbacks Postfix need not wait for (HELO, each header): an exception is remembered and the
+    next callback that answers (MAIL, RCPT or end of message) answers 451 4.3.0 instead."""
+
+    @Milter.noreply
+    @functools.wraps(callback)
+    def guarded(self, *args):
+        if self.failed_in is None:
             try:
-                self.setreply(*gate_error_reply().milter_reply())
-            except Exception:  # the tempfail below stands anyway
-                log.exception("could not set the temporary reply text")
-            return Milter.TEMPFAIL
+                callback(self, *args)
+            except Exception:
+                log.exception(
+                    "internal error in %s for client=%s; the next reply is tempfail",
+                    callback.__name__,
+                    getattr(self.session, "client_text", "?"),
+                )
+                self.failed_in = callback.__name__
+        return Milter.CONTINUE
 
     return guarded
 
@@ -51,6 +84,7 @@ class GateMilter(Milter.Base):
 
     def __init__(self) -> None:
         self.session = GateSession(self.config, self.optin, self.checks, log)
+        self.failed_in: str | None = None  # a callback without a reply that raised
 
     def _reply(self, reply):
         if reply is None:
@@ -65,10 +99,9 @@ class GateMilter(Milter.Base):
             return Milter.ACCEPT  # not our client: no further callbacks for this connection
         return Milter.CONTINUE
 
-    @_fail_closed
+    @_no_reply
     def hello(self, name):
         self.session.hello(name)
-        return Milter.CONTINUE
 
     @_fail_closed
     def envfrom(self, sender, *esmtp_params):
@@ -80,10 +113,9 @@ class GateMilter(Milter.Base):
     def envrcpt(self, recipient, *esmtp_params):
         return self._reply(self.session.recipient(recipient, self.getsymval("i")))
 
-    @_fail_closed
+    @_no_reply
     def header(self, name, value):
         self.session.header(name, value)
-        return Milter.CONTINUE
 
     @_fail_closed
     def eom(self):
