@@ -7,8 +7,11 @@ the whole conversation as "C: ..." / "S: ..." lines, for transcripts a person re
 """
 
 import argparse
+import base64
 import json
+import os
 import smtplib
+import ssl
 import sys
 import time
 from email.utils import formatdate, make_msgid
@@ -58,6 +61,14 @@ def main() -> int:
     parser.add_argument("--subject", default="v6gate gate lab")
     parser.add_argument("--body", default="Test message from the v6gate gate lab.")
     parser.add_argument("--sign", default=None, help="DOMAIN:SELECTOR:KEYFILE to DKIM-sign with")
+    parser.add_argument(
+        "--starttls", action="store_true", help="STARTTLS after EHLO (certificate not checked)"
+    )
+    parser.add_argument(
+        "--auth-user",
+        default=None,
+        help="AUTH PLAIN as this user; the password comes from SMTP_AUTH_PASSWORD",
+    )
     args = parser.parse_args()
 
     result = {"rcpt": [], "dialogue": []}
@@ -77,6 +88,20 @@ def main() -> int:
         dialogue.append(f"C: EHLO {args.helo}")
         result["ehlo"] = line(*client.ehlo(args.helo)).split(" | ")[0]
         dialogue.append(f"S: {result['ehlo']} ...")
+        if args.starttls:
+            dialogue.append("C: STARTTLS")
+            client._host = args.server  # smtplib sets the TLS server name only when SMTP() itself connects
+            result["starttls"] = line(*client.starttls(context=ssl._create_unverified_context()))
+            dialogue.append(f"S: {result['starttls']}")
+            dialogue.append(f"C: EHLO {args.helo}")
+            result["ehlo_tls"] = line(*client.ehlo(args.helo)).split(" | ")[0]
+            dialogue.append(f"S: {result['ehlo_tls']} ...")
+        if args.auth_user:
+            secret = f"\0{args.auth_user}\0{os.environ.get('SMTP_AUTH_PASSWORD', '')}"
+            token = base64.b64encode(secret.encode()).decode()
+            dialogue.append(f"C: AUTH PLAIN <{args.auth_user}, password>")
+            result["auth"] = line(*client.docmd("AUTH", f"PLAIN {token}"))
+            dialogue.append(f"S: {result['auth']}")
         result["mail"] = command(f"MAIL FROM:<{args.mail_from}>")
         if result["mail"].startswith("2"):
             for recipient in args.rcpt:

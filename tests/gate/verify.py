@@ -22,6 +22,9 @@ TX_GOOD, TX_NOPTR, TX_LIAR, TX_PARTNER, TX_FRESH = (f"{NET6}::{n}" for n in (10,
 TX4 = "198.51.100.182"
 AUTHSERV_ID = "mx.gate.example"
 OK_RCPT = "250 2.1.5 Ok"
+# SASL account of molecule/ipv6_inbound (postfix_sasl_users); a lab-only password
+SASL_USER, SASL_PASSWORD = "alice@contoso.example", "lab-only-Passw0rd"
+AUTH_OK = "235 2.7.0 Authentication successful"
 
 
 def r4725(address):
@@ -62,6 +65,10 @@ class Lab:
         sign=None,
         headers=(),
         subject=None,
+        port=25,
+        starttls=False,
+        auth_user=None,
+        password=SASL_PASSWORD,
     ) -> dict:
         args = [
             "python3",
@@ -83,14 +90,19 @@ class Lab:
             args += ["--header", header]
         if sign:
             args += ["--sign", f"{sign}:s1:/root/s1.pem"]
+        args += ["--port", str(port)] + (["--starttls"] if starttls else [])
+        if auth_user:
+            args = ["env", f"SMTP_AUTH_PASSWORD={password}", *args, "--auth-user", auth_user]
         return json.loads(self.sh(self.tx, shlex.join(args)))
 
     def case(
-        self, title: str, result: dict, rcpt=None, data=None, data_prefix=None, mail_prefix=None
+        self, title: str, result: dict, rcpt=None, data=None, data_prefix=None, mail_prefix=None, auth=None
     ) -> dict:
         problems = []
         if "error" in result:
             problems.append(result["error"])
+        if auth is not None and result.get("auth") != auth:
+            problems.append(f"AUTH reply {result.get('auth')!r} != {auth!r}")
         if mail_prefix is not None and not result.get("mail", "").startswith(mail_prefix):
             problems.append(f"MAIL reply {result.get('mail')!r} does not start with {mail_prefix!r}")
         if rcpt is not None and result.get("rcpt") != list(rcpt):
@@ -101,6 +113,8 @@ class Lab:
             problems.append(f"DATA reply {result.get('data')!r} does not start with {data_prefix!r}")
         status = "FAIL" if problems else "ok  "
         print(f"[{status}] {title}")
+        if "auth" in result:
+            print(f"         AUTH -> {result['auth']}")
         if not result.get("mail", "").startswith("250"):
             print(f"         MAIL -> {result.get('mail')}")
         for line in result.get("rcpt", []):
@@ -243,6 +257,52 @@ def run(lab: Lab, slow: bool) -> None:
         lab.send(TX4, server=MX4, rcpts=["user@fabrikam.example"]),
         rcpt=[OK_RCPT],
         data_prefix="250 ",
+    )
+
+    print("== authenticated clients (SMTP AUTH after STARTTLS)")
+    since = lab.sh(lab.mx, "date +%s").strip()
+    lab.case(
+        "port 25, authenticated, over IPv6 without reverse DNS, SPF fail, to a domain not opted in: accepted",
+        lab.send(
+            TX_NOPTR,
+            mail_from="a@spffail.sender.example",
+            rcpts=["user@fabrikam.example"],
+            starttls=True,
+            auth_user=SASL_USER,
+        ),
+        auth=AUTH_OK,
+        rcpt=[OK_RCPT],
+        data_prefix="250 ",
+    )
+    exempt = f"exempt client={TX_NOPTR} reason=authenticated user={SASL_USER}"
+    logged = exempt in lab.sh(lab.mx, f"journalctl -u v6gate-gate --since @{since} -o cat --no-pager")
+    print(f"[{'ok  ' if logged else 'FAIL'}] the gate saw the session and logged '{exempt}'")
+    if not logged:
+        lab.failures.append(f"gate log lacks {exempt!r}")
+    lab.case(
+        "submission (587), authenticated, the same client and message: accepted",
+        lab.send(
+            TX_NOPTR,
+            mail_from="a@spffail.sender.example",
+            rcpts=["user@fabrikam.example"],
+            port=587,
+            starttls=True,
+            auth_user=SASL_USER,
+        ),
+        auth=AUTH_OK,
+        rcpt=[OK_RCPT],
+        data_prefix="250 ",
+    )
+    lab.case(
+        "submission without AUTH: refused",
+        lab.send(TX_GOOD, port=587, starttls=True),
+        rcpt=[f"554 5.7.1 <tx1.sender.example[{TX_GOOD}]>: Client host rejected: Access denied"],
+    )
+    lab.case(
+        "wrong password: 535 5.7.8, and the client stays anonymous (the gate applies: 4.7.25)",
+        lab.send(TX_NOPTR, starttls=True, auth_user=SASL_USER, password="wrong-password"),
+        auth="535 5.7.8 Error: authentication failed: authentication failure",
+        rcpt=[r4725(TX_NOPTR)],
     )
 
     print("== opt-in list changes without a restart")
