@@ -77,6 +77,17 @@ def test_starttls_offers_the_configured_certificate(host):
     assert common_name == USER_CERT_CN.get(name, mx_fqdn(name))
 
 
+def test_opendkim_listens_on_a_unix_socket_only_its_group_and_postfix_reach(host):
+    sock = host.file("/run/opendkim/opendkim.sock")
+    assert sock.is_socket
+    assert (sock.user, sock.group) == ("opendkim", "opendkim")
+    assert sock.mode & 0o007 == 0, oct(sock.mode)  # no access for others
+    assert host.file("/run/opendkim").mode & 0o007 == 0
+    assert "opendkim" in host.user("postfix").groups
+    assert not host.socket("tcp://127.0.0.1:8891").is_listening
+    assert host.check_output("postconf -h smtpd_milters").startswith("unix:/run/opendkim/opendkim.sock")
+
+
 def test_opendkim_private_keys_are_private(host):
     domain, selector = mx_signing(instance(host))
     key = host.file(f"/etc/opendkim/keys/{domain}/{selector}.private")
@@ -233,6 +244,19 @@ BAD_VALUES = {
     "bad-choice": (
         {"postfix_milter_default_action": "explode"},
         "postfix_milter_default_action",
+        "postfix",
+        POSTFIX_LIVE_FILES,
+    ),
+    # A chrooted smtpd would look for the milters' Unix sockets under /var/spool/postfix.
+    "chroot-with-unix-milters": (
+        {"postfix_chroot": True},
+        "postfix_chroot is true",
+        "postfix",
+        POSTFIX_LIVE_FILES,
+    ),
+    "sasl-account-without-password": (
+        {"postfix_submission_enabled": True, "postfix_sasl_users": [{"name": "bob@example.net"}]},
+        "postfix_sasl_users: every account needs",
         "postfix",
         POSTFIX_LIVE_FILES,
     ),
