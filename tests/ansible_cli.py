@@ -14,13 +14,31 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 ANSIBLE = REPO_ROOT / ".venv" / "bin" / "ansible"
 
 
-def run_module(module: str, args: dict, check: bool = False, diff: bool = False,
-               python: str = sys.executable) -> dict:
+def run_module(
+    module: str, args: dict, check: bool = False, diff: bool = False, python: str = sys.executable
+) -> dict:
     """Run ``v6gate.mx.<module>`` and return the host's result, with ``_rc`` set to ansible's exit code."""
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="json",
-               ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_NOCOLOR="1")
-    command = [str(ANSIBLE), "localhost", "-i", "localhost,", "-c", "local", "-m", f"v6gate.mx.{module}",
-               "-a", json.dumps(args), "-e", f"ansible_python_interpreter={python}"]
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"),
+        ANSIBLE_STDOUT_CALLBACK="json",
+        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+        ANSIBLE_NOCOLOR="1",
+    )
+    command = [
+        str(ANSIBLE),
+        "localhost",
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        "-m",
+        f"v6gate.mx.{module}",
+        "-a",
+        json.dumps(args),
+        "-e",
+        f"ansible_python_interpreter={python}",
+    ]
     if check:
         command.append("--check")
     if diff:
@@ -29,8 +47,9 @@ def run_module(module: str, args: dict, check: bool = False, diff: bool = False,
     try:
         output = json.loads(completed.stdout)
     except json.JSONDecodeError:
-        pytest.fail(f"ansible printed no JSON (rc={completed.returncode}):\n"
-                    f"{completed.stdout}\n{completed.stderr}")
+        pytest.fail(
+            f"ansible printed no JSON (rc={completed.returncode}):\n{completed.stdout}\n{completed.stderr}"
+        )
     result = output["plays"][0]["tasks"][0]["hosts"]["localhost"]
     result["_rc"] = completed.returncode
     return result

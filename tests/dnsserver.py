@@ -104,8 +104,14 @@ class DnsServer:
         return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
 
 
-def wait_until_answering(host: str, port: int, probe_name: str, deadline: float,
-                         process: subprocess.Popen | None = None, log_path: Path | None = None) -> None:
+def wait_until_answering(
+    host: str,
+    port: int,
+    probe_name: str,
+    deadline: float,
+    process: subprocess.Popen | None = None,
+    log_path: Path | None = None,
+) -> None:
     query = dns.message.make_query(probe_name, "SOA")
     last_error: Exception | None = None
     while time.monotonic() < deadline:

@@ -14,18 +14,32 @@ pytestmark = pytest.mark.dns
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INVENTORY = Path(__file__).parent / "inventory.yml"
-NO_PTR = ("450 4.7.25 Service unavailable, sending IPv6 address [2001:db8:25::13] must have reverse DNS "
-          "record.")
-NO_AUTH = ("450 4.7.26 Service unavailable, message sent over IPv6 [{}] must pass either SPF or DKIM "
-           "validation.")
+NO_PTR = (
+    "450 4.7.25 Service unavailable, sending IPv6 address [2001:db8:25::13] must have reverse DNS record."
+)
+NO_AUTH = (
+    "450 4.7.26 Service unavailable, message sent over IPv6 [{}] must pass either SPF or DKIM validation."
+)
 
 
 def run_audit(dns_server, reports_dir: Path, *extra: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               V6GATE_FIXTURE_DNS_PORT=str(dns_server.port))
-    command = [str(REPO_ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(INVENTORY),
-               str(REPO_ROOT / "playbooks" / "audit.yml"), "-e", f"v6gate_audit_reports_dir={reports_dir}",
-               "-e", f"ansible_python_interpreter={sys.executable}", *extra]
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        V6GATE_FIXTURE_DNS_PORT=str(dns_server.port),
+    )
+    command = [
+        str(REPO_ROOT / ".venv" / "bin" / "ansible-playbook"),
+        "-i",
+        str(INVENTORY),
+        str(REPO_ROOT / "playbooks" / "audit.yml"),
+        "-e",
+        f"v6gate_audit_reports_dir={reports_dir}",
+        "-e",
+        f"ansible_python_interpreter={sys.executable}",
+        *extra,
+    ]
     return subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -47,8 +61,13 @@ def test_json_report_has_every_result(audit):
     data = json.loads((reports / "audit.json").read_text())
     assert (data["refused"], data["errors"]) == (3, 1)
     senders = data["senders"]
-    assert set(senders) == {"relay-good.example.com", "relay-noptr.example.com", "relay.example.org",
-                            "relay-bad-input.example.net", "relay-dualstack.example.com"}
+    assert set(senders) == {
+        "relay-good.example.com",
+        "relay-noptr.example.com",
+        "relay.example.org",
+        "relay-bad-input.example.net",
+        "relay-dualstack.example.com",
+    }
     good = senders["relay-good.example.com"]
     assert [row["verdict"] for row in good["rows"]] == ["accept", "accept"]
     assert good["reverse_dns"][0]["ptr_names"] == ["mail.example.com"]
@@ -64,8 +83,10 @@ def test_markdown_summary_has_one_row_per_sender_and_address(audit):
     text = (reports / "audit.md").read_text()
     table = [line for line in text.splitlines() if line.startswith("| relay")]
     assert len(table) == 6
-    assert ("| relay-good.example.com | `2001:db8:25::10` | example.com | PASS (pass) | PASS (pass) | PASS "
-            "| **ACCEPT** | 250 accepted |") in table
+    assert (
+        "| relay-good.example.com | `2001:db8:25::10` | example.com | PASS (pass) | PASS (pass) | PASS "
+        "| **ACCEPT** | 250 accepted |"
+    ) in table
     assert any(NO_PTR in line and "FAIL (missing)" in line for line in table)
     assert any("FAIL (permerror, dual-stack pass)" in line for line in table)
     assert "**2 accepted, 3 refused,\n1 not audited.**" in text
@@ -75,8 +96,11 @@ def test_junit_xml_marks_refusals_as_failures(audit):
     _, reports = audit
     root = ET.parse(reports / "audit-junit.xml").getroot()
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("6", "3", "1")
-    failures = {case.get("name"): case.find("failure") for case in root.iter("testcase")
-                if case.find("failure") is not None}
+    failures = {
+        case.get("name"): case.find("failure")
+        for case in root.iter("testcase")
+        if case.find("failure") is not None
+    }
     assert failures["2001:db8:25::13 MAIL FROM example.com"].get("message") == NO_PTR
     assert failures["2001:db8:26::10 MAIL FROM example.org"].get("type") == "4.7.26"
 
@@ -95,10 +119,12 @@ def test_all_good_group_passes(dns_server, tmp_path):
 
 def host_internet_ipv6_addresses() -> set[str]:
     """This machine's IPv6 addresses minus loopback, link-local and ULA, as the playbook should pick them."""
-    listing = json.loads(subprocess.run(["ip", "-j", "-6", "addr"], capture_output=True, text=True,
-                                        check=True).stdout)
-    addresses = {ipaddress.IPv6Address(info["local"])
-                 for link in listing for info in link.get("addr_info", [])}
+    listing = json.loads(
+        subprocess.run(["ip", "-j", "-6", "addr"], capture_output=True, text=True, check=True).stdout
+    )
+    addresses = {
+        ipaddress.IPv6Address(info["local"]) for link in listing for info in link.get("addr_info", [])
+    }
     ula = ipaddress.IPv6Network("fc00::/7")
     return {a.compressed for a in addresses if not (a.is_loopback or a.is_link_local or a in ula)}
 
@@ -111,15 +137,28 @@ def test_addresses_come_from_facts_when_not_declared(dns_server, tmp_path):
         "senders:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
         f"      ansible_python_interpreter: {sys.executable}\n"
         "      v6gate_audit_mail_from_domains: [example.com]\n"
-        f"      v6gate_audit_nameservers: ['127.0.0.1@{dns_server.port}']\n")
+        f"      v6gate_audit_nameservers: ['127.0.0.1@{dns_server.port}']\n"
+    )
     reports = tmp_path / "reports"
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     # Container networks of other test runs may come and go meanwhile: look before and after.
     before = host_internet_ipv6_addresses()
     completed = subprocess.run(
-        [str(REPO_ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory),
-         str(REPO_ROOT / "playbooks" / "audit.yml"), "-e", f"v6gate_audit_reports_dir={reports}"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+        [
+            str(REPO_ROOT / ".venv" / "bin" / "ansible-playbook"),
+            "-i",
+            str(inventory),
+            str(REPO_ROOT / "playbooks" / "audit.yml"),
+            "-e",
+            f"v6gate_audit_reports_dir={reports}",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert "ok: [localhost]" in completed.stdout.split("Read IPv6 addresses from the sender's facts")[1]
     assert completed.returncode == 2, completed.stdout + completed.stderr  # none has a PTR in the fixture
     sender = json.loads((reports / "audit.json").read_text())["senders"]["localhost"]

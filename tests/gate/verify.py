@@ -365,7 +365,7 @@ def run(lab: Lab, slow: bool) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--prefix", default="gatelab", help="container name prefix (GATE_LAB_PREFIX)")
+    parser.add_argument("--prefix", default="ipv6in", help="container name prefix (ipv6in)")
     parser.add_argument("--fast", action="store_true", help="skip the DNS outage case (waits for timeouts)")
     args = parser.parse_args()
     lab = Lab(args.prefix)

@@ -31,7 +31,11 @@ DKIM_KEYS = Path(__file__).resolve().parents[1] / "fixtures" / "dkim"
 def test_selector_status(client, selector, status, key_type, bits, usable):
     report = check_dkim(client, selector, "example.com")
     assert (report["status"], report["key_type"], report["key_bits"], report["usable"]) == (
-        status, key_type, bits, usable)
+        status,
+        key_type,
+        bits,
+        usable,
+    )
 
 
 def test_revoked_key(client):
@@ -52,7 +56,8 @@ def test_short_key_is_explained(client):
 def test_parse_errors_are_reported(client):
     assert check_dkim(client, "badb64", "example.com")["errors"] == ["p= is not valid base64"]
     assert check_dkim(client, "badversion", "example.com")["errors"] == [
-        "v=DKIM2 must be v=DKIM1 and the first tag"]
+        "v=DKIM2 must be v=DKIM1 and the first tag"
+    ]
 
 
 def test_split_txt_strings_are_joined(client):
@@ -76,15 +81,23 @@ def test_temperror_from_servfail_and_timeout(client, silent_client):
     assert check_dkim(silent_client, "sel2048", "example.com")["status"] == "temperror"
 
 
-@pytest.mark.parametrize(("selector", "key_file", "verifies"),
-                         [("sel2048", "rsa2048.pem", True), ("sel1024", "rsa1024.pem", True),
-                          ("short512", "rsa512.pem", False)])
+@pytest.mark.parametrize(
+    ("selector", "key_file", "verifies"),
+    [("sel2048", "rsa2048.pem", True), ("sel1024", "rsa1024.pem", True), ("short512", "rsa512.pem", False)],
+)
 def test_published_keys_verify_real_signatures(client, selector, key_file, verifies):
     """Sign with the committed private key, verify against the key Knot serves (dkimpy refuses < 1024)."""
-    message = (b"From: sender@example.com\r\nTo: rcpt@example.net\r\nSubject: fixture\r\n"
-               b"Message-ID: <fixture@example.com>\r\n\r\nHello over IPv6.\r\n")
-    signature = dkim.sign(message, selector.encode(), b"example.com", (DKIM_KEYS / key_file).read_bytes(),
-                          include_headers=[b"From", b"To", b"Subject"])
+    message = (
+        b"From: sender@example.com\r\nTo: rcpt@example.net\r\nSubject: fixture\r\n"
+        b"Message-ID: <fixture@example.com>\r\n\r\nHello over IPv6.\r\n"
+    )
+    signature = dkim.sign(
+        message,
+        selector.encode(),
+        b"example.com",
+        (DKIM_KEYS / key_file).read_bytes(),
+        include_headers=[b"From", b"To", b"Subject"],
+    )
 
     def lookup(name, timeout=5):
         result = client.resolve(name.decode().rstrip("."), "TXT")
@@ -95,16 +108,24 @@ def test_published_keys_verify_real_signatures(client, selector, key_file, verif
 
 
 def test_module_through_ansible(dns_server, ansible_module):
-    result = ansible_module("dkim_record", {"selector": ["sel2048", "revoked", "short512", "absent"],
-                                            "domain": "example.com",
-                                            "nameservers": [f"127.0.0.1@{dns_server.port}"]})
+    result = ansible_module(
+        "dkim_record",
+        {
+            "selector": ["sel2048", "revoked", "short512", "absent"],
+            "domain": "example.com",
+            "nameservers": [f"127.0.0.1@{dns_server.port}"],
+        },
+    )
     assert result["_rc"] == 0 and result["changed"] is False
     assert [r["status"] for r in result["results"]] == ["valid", "revoked", "weak", "missing"]
 
 
 def test_module_check_mode(dns_server, ansible_module):
-    result = ansible_module("dkim_record", {"selector": ["testing"], "domain": "example.com",
-                                            "nameservers": [f"127.0.0.1@{dns_server.port}"]}, check=True)
+    result = ansible_module(
+        "dkim_record",
+        {"selector": ["testing"], "domain": "example.com", "nameservers": [f"127.0.0.1@{dns_server.port}"]},
+        check=True,
+    )
     assert result["_rc"] == 0 and result["status"] == "valid"
     assert result["results"][0]["testing"] is True
 
@@ -116,7 +137,8 @@ def test_module_bad_selector(ansible_module):
 
 
 def test_module_rejects_out_of_range_options(ansible_module):
-    result = ansible_module("dkim_record", {"selector": ["sel2048"], "domain": "example.com",
-                                            "max_in_flight": 0})
+    result = ansible_module(
+        "dkim_record", {"selector": ["sel2048"], "domain": "example.com", "max_in_flight": 0}
+    )
     assert result["failed"] is True
     assert result["msg"] == "max_in_flight must be between 1 and 1024, got 0"

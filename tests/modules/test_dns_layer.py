@@ -29,8 +29,18 @@ def test_nameserver_forms(spec, expected):
     assert parse_nameserver(spec) == expected
 
 
-@pytest.mark.parametrize("spec", ["ns1.example.com", "192.0.2.53@0", "192.0.2.53:99999", "[2001:db8::53",
-                                  "[2001:db8::53]x", "192.0.2.300", ""])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "ns1.example.com",
+        "192.0.2.53@0",
+        "192.0.2.53:99999",
+        "[2001:db8::53",
+        "[2001:db8::53]x",
+        "192.0.2.300",
+        "",
+    ],
+)
 def test_bad_nameserver_is_refused_with_its_text(spec):
     with pytest.raises(ValueError, match="nameserver"):
         parse_nameserver(spec)
@@ -129,12 +139,15 @@ def test_name_that_cannot_exist_is_nxdomain_not_servfail(client):
     assert result.outcome == "nxdomain" and "invalid name" in result.detail
 
 
-SYSTEM_PYTHON_HAS_DNSPYTHON = subprocess.run(["/usr/bin/python3", "-c", "import dns"],
-                                             capture_output=True, check=False).returncode == 0
+SYSTEM_PYTHON_HAS_DNSPYTHON = (
+    subprocess.run(["/usr/bin/python3", "-c", "import dns"], capture_output=True, check=False).returncode == 0
+)
 
 
-@pytest.mark.skipif(SYSTEM_PYTHON_HAS_DNSPYTHON,
-                    reason="the system python has dnspython, so it cannot show the missing-library path")
+@pytest.mark.skipif(
+    SYSTEM_PYTHON_HAS_DNSPYTHON,
+    reason="the system python has dnspython, so it cannot show the missing-library path",
+)
 def test_module_on_python_without_dnspython_fails_with_missing_required_lib(ansible_module):
     """The real path: AnsiballZ ships the module to a Python that lacks dnspython."""
     result = ansible_module("reverse_dns", {"address": ["2001:db8:25::10"]}, python="/usr/bin/python3")

@@ -7,8 +7,9 @@ from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import assess
 pytestmark = pytest.mark.dns
 
 NO_PTR_REPLY = "450 4.7.25 Service unavailable, sending IPv6 address [{}] must have reverse DNS record."
-NO_AUTH_REPLY = ("450 4.7.26 Service unavailable, message sent over IPv6 [{}] must pass either SPF or DKIM "
-                 "validation.")
+NO_AUTH_REPLY = (
+    "450 4.7.26 Service unavailable, message sent over IPv6 [{}] must pass either SPF or DKIM validation."
+)
 
 
 def row(report, address, domain):
@@ -41,15 +42,27 @@ def test_no_spf_no_dkim_gives_exact_4_7_26(client):
 
 
 def test_dkim_alone_is_enough(client):
-    report = assess_sender(client, ["2001:db8:26::10"], "relay.example.org", ["example.org"], ["sel2048"],
-                           dkim_domains=["example.com"])
+    report = assess_sender(
+        client,
+        ["2001:db8:26::10"],
+        "relay.example.org",
+        ["example.org"],
+        ["sel2048"],
+        dkim_domains=["example.com"],
+    )
     only = report["rows"][0]
     assert (only["spf"], only["dkim"], only["accepted"]) == ("fail", "pass", True)
 
 
 def test_revoked_or_short_keys_do_not_count_as_dkim(client):
-    report = assess_sender(client, ["2001:db8:26::10"], "relay.example.org", ["example.org"],
-                           ["revoked", "short512"], dkim_domains=["example.com"])
+    report = assess_sender(
+        client,
+        ["2001:db8:26::10"],
+        "relay.example.org",
+        ["example.org"],
+        ["revoked", "short512"],
+        dkim_domains=["example.com"],
+    )
     assert report["rows"][0]["reply"] == NO_AUTH_REPLY.format("2001:db8:26::10")
 
 
@@ -76,8 +89,9 @@ def test_replies_are_exactly_the_gate_rules(client):
     report = assess_sender(client, ["2001:db8:25::13", "2001:db8:26::10"], None, ["example.org"], [])
     for predicted in report["rows"]:
         status = ipv6_rules.PtrStatus(predicted["reverse_dns"])
-        expected = ipv6_rules.check_reverse_dns(predicted["address"], status) or \
-            ipv6_rules.check_authentication(predicted["address"], predicted["spf"] == "pass", False)
+        expected = ipv6_rules.check_reverse_dns(
+            predicted["address"], status
+        ) or ipv6_rules.check_authentication(predicted["address"], predicted["spf"] == "pass", False)
         assert predicted["reply"] == str(expected)
 
 
@@ -102,25 +116,38 @@ def test_many_addresses_one_call(client):
 
 
 def test_module_through_ansible(dns_server, ansible_module):
-    result = ansible_module("ipv6_sender_readiness", {
-        "addresses": ["2001:db8:25::10", "2001:db8:25::13"], "helo": "mail.example.com",
-        "mail_from_domains": ["example.com"], "dkim_selectors": ["sel2048"],
-        "nameservers": [f"127.0.0.1@{dns_server.port}"]})
+    result = ansible_module(
+        "ipv6_sender_readiness",
+        {
+            "addresses": ["2001:db8:25::10", "2001:db8:25::13"],
+            "helo": "mail.example.com",
+            "mail_from_domains": ["example.com"],
+            "dkim_selectors": ["sel2048"],
+            "nameservers": [f"127.0.0.1@{dns_server.port}"],
+        },
+    )
     assert result["_rc"] == 0 and result["changed"] is False
     assert result["accepted"] is False and result["verdict"] == "tempfail"
     assert result["replies"] == [NO_PTR_REPLY.format("2001:db8:25::13")]
 
 
 def test_module_check_mode(dns_server, ansible_module):
-    result = ansible_module("ipv6_sender_readiness", {
-        "addresses": ["2001:db8:25::10"], "mail_from_domains": ["example.com"],
-        "nameservers": [f"127.0.0.1@{dns_server.port}"]}, check=True)
+    result = ansible_module(
+        "ipv6_sender_readiness",
+        {
+            "addresses": ["2001:db8:25::10"],
+            "mail_from_domains": ["example.com"],
+            "nameservers": [f"127.0.0.1@{dns_server.port}"],
+        },
+        check=True,
+    )
     assert result["_rc"] == 0 and result["accepted"] is True and result["verdict"] == "accept"
 
 
 def test_module_bad_input(ansible_module):
-    result = ansible_module("ipv6_sender_readiness", {"addresses": ["198.51.100.10"],
-                                                      "mail_from_domains": ["example.com"]})
+    result = ansible_module(
+        "ipv6_sender_readiness", {"addresses": ["198.51.100.10"], "mail_from_domains": ["example.com"]}
+    )
     assert result["failed"] is True
     assert result["msg"] == "not IPv6 (IPv4 mail is never subject to these rules): 198.51.100.10"
 
@@ -129,23 +156,43 @@ def test_dead_nameserver_gives_temporary_4_4_3_never_4_7_25(silent_client):
     report = assess_sender(silent_client, ["2001:db8:25::10"], None, ["example.com"], ["sel2048"])
     only = report["rows"][0]
     assert (only["reverse_dns"], only["verdict"], only["reply_code"], only["reply_status"]) == (
-        "temperror", "tempfail", 451, "4.4.3")
+        "temperror",
+        "tempfail",
+        451,
+        "4.4.3",
+    )
     assert only["spf"] == "temperror"
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"mail_from_domains": ["exa mple.com"]}, "not a valid MAIL FROM domain: 'exa mple.com'"),
-    ({"mail_from_domains": ["example.com"], "helo": "-bad-.example"},
-     "not a valid HELO name: '-bad-.example'"),
-    ({"mail_from_domains": ["example.com"], "dkim_selectors": ["a b"]}, "not a valid DKIM selector: 'a b'"),
-    ({"mail_from_domains": ["example.com"], "dkim_domains": ["localhost"]},
-     "not a valid DKIM signing domain: 'localhost'"),
-    ({"mail_from_domains": []}, "give mail_from_domains or a helo name"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"mail_from_domains": ["exa mple.com"]}, "not a valid MAIL FROM domain: 'exa mple.com'"),
+        (
+            {"mail_from_domains": ["example.com"], "helo": "-bad-.example"},
+            "not a valid HELO name: '-bad-.example'",
+        ),
+        (
+            {"mail_from_domains": ["example.com"], "dkim_selectors": ["a b"]},
+            "not a valid DKIM selector: 'a b'",
+        ),
+        (
+            {"mail_from_domains": ["example.com"], "dkim_domains": ["localhost"]},
+            "not a valid DKIM signing domain: 'localhost'",
+        ),
+        ({"mail_from_domains": []}, "give mail_from_domains or a helo name"),
+    ],
+)
 def test_bad_names_are_refused_before_any_lookup(silent_client, kwargs, message):
     arguments = {"helo": None, "dkim_selectors": [], **kwargs}
     with pytest.raises(ValueError) as error:
-        assess_sender(silent_client, ["2001:db8:25::10"], arguments.pop("helo"),
-                      arguments.pop("mail_from_domains"), arguments.pop("dkim_selectors"), **arguments)
+        assess_sender(
+            silent_client,
+            ["2001:db8:25::10"],
+            arguments.pop("helo"),
+            arguments.pop("mail_from_domains"),
+            arguments.pop("dkim_selectors"),
+            **arguments,
+        )
     assert str(error.value) == message
     assert silent_client.queries_sent == 0

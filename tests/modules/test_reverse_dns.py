@@ -37,13 +37,22 @@ def test_several_ptr_names_are_each_forward_checked(client):
     by_name = {entry["name"]: entry for entry in result["forward"]}
     assert by_name["multi-a.example.com"]["confirmed"] is True
     assert (by_name["multi-b.example.net"]["outcome"], by_name["multi-b.example.net"]["confirmed"]) == (
-        "nodata", False)
+        "nodata",
+        False,
+    )
 
 
 def test_mismatch_reports_where_the_name_points(client):
     result = check_reverse(client, "2001:db8:25::11")
-    assert result["forward"] == [{"name": "mismatch.example.com", "type": "AAAA", "outcome": "answer",
-                                  "addresses": ["2001:db8:25::99"], "confirmed": False}]
+    assert result["forward"] == [
+        {
+            "name": "mismatch.example.com",
+            "type": "AAAA",
+            "outcome": "answer",
+            "addresses": ["2001:db8:25::99"],
+            "confirmed": False,
+        }
+    ]
 
 
 def test_forward_servfail_is_temperror_not_mismatch(client):
@@ -52,8 +61,16 @@ def test_forward_servfail_is_temperror_not_mismatch(client):
     assert result["status"] == "temperror"
 
 
-@pytest.mark.parametrize("form", ["2001:0db8:0025:0000:0000:0000:0000:0010", "2001:DB8:25::10",
-                                  "[2001:db8:25::10]", "IPv6:2001:db8:25::10", " 2001:db8:25::10 "])
+@pytest.mark.parametrize(
+    "form",
+    [
+        "2001:0db8:0025:0000:0000:0000:0000:0010",
+        "2001:DB8:25::10",
+        "[2001:db8:25::10]",
+        "IPv6:2001:db8:25::10",
+        " 2001:db8:25::10 ",
+    ],
+)
 def test_any_textual_ipv6_form(client, form):
     result = check_reverse(client, form)
     assert (result["address"], result["status"]) == ("2001:db8:25::10", "pass")
@@ -76,31 +93,43 @@ def test_bad_address_is_refused(client):
 
 
 def test_module_through_ansible(dns_server, ansible_module):
-    result = ansible_module("reverse_dns", {
-        "address": ["2001:db8:25::10", "2001:db8:25::13", "2001:db8:25::11", "::ffff:198.51.100.10"],
-        "nameservers": [f"[::1]:{dns_server.port}"],
-    })
+    result = ansible_module(
+        "reverse_dns",
+        {
+            "address": ["2001:db8:25::10", "2001:db8:25::13", "2001:db8:25::11", "::ffff:198.51.100.10"],
+            "nameservers": [f"[::1]:{dns_server.port}"],
+        },
+    )
     assert result["_rc"] == 0 and result["changed"] is False
     assert [r["status"] for r in result["results"]] == ["pass", "missing", "mismatch", "pass"]
     assert result["summary"] == {"pass": 2, "missing": 1, "mismatch": 1, "temperror": 0}
 
 
 def test_module_check_mode_single_address(dns_server, ansible_module):
-    result = ansible_module("reverse_dns", {"address": ["2001:db8:25::12"],
-                                            "nameservers": [f"127.0.0.1@{dns_server.port}"]}, check=True)
+    result = ansible_module(
+        "reverse_dns",
+        {"address": ["2001:db8:25::12"], "nameservers": [f"127.0.0.1@{dns_server.port}"]},
+        check=True,
+    )
     assert result["_rc"] == 0 and result["changed"] is False
     assert result["status"] == "pass"
 
 
 def test_module_bad_input_fails_with_clear_message(dns_server, ansible_module):
-    result = ansible_module("reverse_dns", {"address": ["2001:db8:25::10", "mail.example.com", "300.1.1.1"],
-                                            "nameservers": [f"127.0.0.1@{dns_server.port}"]})
+    result = ansible_module(
+        "reverse_dns",
+        {
+            "address": ["2001:db8:25::10", "mail.example.com", "300.1.1.1"],
+            "nameservers": [f"127.0.0.1@{dns_server.port}"],
+        },
+    )
     assert result["failed"] is True and result["_rc"] != 0
     assert result["msg"] == "not an IPv4 or IPv6 address: 'mail.example.com', '300.1.1.1'"
 
 
 def test_module_bad_nameserver_fails_with_clear_message(ansible_module):
-    result = ansible_module("reverse_dns", {"address": ["2001:db8:25::10"],
-                                            "nameservers": ["ns1.example.com"]})
+    result = ansible_module(
+        "reverse_dns", {"address": ["2001:db8:25::10"], "nameservers": ["ns1.example.com"]}
+    )
     assert result["failed"] is True
     assert "'ns1.example.com' is not an IP address" in result["msg"]

@@ -104,9 +104,15 @@ def test_dead_nameserver_gives_temperror(silent_client):
 
 
 def test_module_through_ansible(dns_server, ansible_module):
-    result = ansible_module("spf_check", {"address": [V6], "mail_from": "dualstack.example.com",
-                                          "helo": "mail.example.com",
-                                          "nameservers": [f"127.0.0.1@{dns_server.port}"]})
+    result = ansible_module(
+        "spf_check",
+        {
+            "address": [V6],
+            "mail_from": "dualstack.example.com",
+            "helo": "mail.example.com",
+            "nameservers": [f"127.0.0.1@{dns_server.port}"],
+        },
+    )
     assert result["_rc"] == 0 and result["changed"] is False
     assert (result["result"], result["result_dual_stack"]) == ("permerror", "pass")
     assert (result["void_lookup_count"], result["void_lookup_count_dual_stack"]) == (3, 0)
@@ -114,8 +120,15 @@ def test_module_through_ansible(dns_server, ansible_module):
 
 
 def test_module_check_mode(dns_server, ansible_module):
-    result = ansible_module("spf_check", {"address": ["2001:db8:77::25", V4], "mail_from": "example.com",
-                                          "nameservers": [f"127.0.0.1@{dns_server.port}"]}, check=True)
+    result = ansible_module(
+        "spf_check",
+        {
+            "address": ["2001:db8:77::25", V4],
+            "mail_from": "example.com",
+            "nameservers": [f"127.0.0.1@{dns_server.port}"],
+        },
+        check=True,
+    )
     assert result["_rc"] == 0
     assert [r["result"] for r in result["results"]] == ["pass", "pass"]
 

@@ -88,8 +88,9 @@ def client(dns_server):
 def optin_file(tmp_path):
     """An opt-in file as the ipv6_gate role writes it, with comments, and a change log path."""
     path = tmp_path / "ipv6-optin-domains"
-    path.write_text("# managed by v6gate\n\nexample.com  # first customer\n# example.net is waiting\n"
-                    "example.org\n")
+    path.write_text(
+        "# managed by v6gate\n\nexample.com  # first customer\n# example.net is waiting\nexample.org\n"
+    )
     path.chmod(0o640)
     return path
 

@@ -8,16 +8,29 @@ import pytest
 pytestmark = pytest.mark.dns
 
 FILE = "# managed by v6gate\n\nexample.com  # first customer\n# example.net is waiting\nexample.org\n"
-ACCEPTED = ["example.com", "example.org", "ready.optin.example", "loop.optin.example",
-            "noptr.optin.example", "v4only.optin.example"]
+ACCEPTED = [
+    "example.com",
+    "example.org",
+    "ready.optin.example",
+    "loop.optin.example",
+    "noptr.optin.example",
+    "v4only.optin.example",
+]
 
 
 @pytest.fixture
 def base(dns_server, optin_file, tmp_path):
     """Module arguments shared by the tests: the fixture DNS, the test file, a change log in tmp."""
-    return {"path": str(optin_file), "change_log": str(tmp_path / "state" / "optin-changes.jsonl"),
-            "nameservers": [dns_server.nameserver_specs[0]], "timeout": 2, "retries": 0,
-            "accepted_domains": ACCEPTED, "reason": "CHG-1 test", "changed_by": "alice"}
+    return {
+        "path": str(optin_file),
+        "change_log": str(tmp_path / "state" / "optin-changes.jsonl"),
+        "nameservers": [dns_server.nameserver_specs[0]],
+        "timeout": 2,
+        "retries": 0,
+        "accepted_domains": ACCEPTED,
+        "reason": "CHG-1 test",
+        "changed_by": "alice",
+    }
 
 
 def log_lines(args):
@@ -26,8 +39,9 @@ def log_lines(args):
 
 
 def test_enable_ready_domain_with_all_checks(optin_module, base, optin_file, smtp_listener):
-    result = optin_module(dict(base, domain="loop.optin.example", smtp_port=smtp_listener.port,
-                               smtp_timeout=2))
+    result = optin_module(
+        dict(base, domain="loop.optin.example", smtp_port=smtp_listener.port, smtp_timeout=2)
+    )
     assert result["changed"] is True and result["ready"] is True
     assert result["added"] == ["loop.optin.example"] and result["removed"] == []
     assert [c["status"] for c in result["checks"]] == ["pass"] * 5
@@ -37,8 +51,13 @@ def test_enable_ready_domain_with_all_checks(optin_module, base, optin_file, smt
     [entry] = log_lines(base)
     assert entry["domain"] == "loop.optin.example" and entry["state"] == "present"
     assert (entry["changed_by"], entry["reason"], entry["forced"]) == ("alice", "CHG-1 test", False)
-    assert entry["checks"] == {"accepted_domain": "pass", "mx": "pass", "mx_aaaa": "pass", "mx_ptr": "pass",
-                               "smtp_ipv6": "pass"}
+    assert entry["checks"] == {
+        "accepted_domain": "pass",
+        "mx": "pass",
+        "mx_aaaa": "pass",
+        "mx_ptr": "pass",
+        "smtp_ipv6": "pass",
+    }
     assert entry["file"] == str(optin_file) and entry["time"].endswith("Z")
     assert result["change_log_entries"] == [entry]
 
@@ -54,11 +73,14 @@ def test_second_run_is_idempotent(optin_module, base, optin_file, smtp_listener)
     assert smtp_listener.sessions == 1  # no checks for a domain already enabled
 
 
-@pytest.mark.parametrize(("domain", "reason"), [
-    ("noptr.optin.example", "mx_ptr: 2001:db8:6::26 no PTR (nxdomain)"),
-    ("v4only.optin.example", "mx_aaaa: no MX host has an AAAA record"),
-    ("nomx.optin.example", "accepted_domain: nomx.optin.example is not one of the domains"),
-])
+@pytest.mark.parametrize(
+    ("domain", "reason"),
+    [
+        ("noptr.optin.example", "mx_ptr: 2001:db8:6::26 no PTR (nxdomain)"),
+        ("v4only.optin.example", "mx_aaaa: no MX host has an AAAA record"),
+        ("nomx.optin.example", "accepted_domain: nomx.optin.example is not one of the domains"),
+    ],
+)
 def test_unready_domain_is_refused_and_nothing_changes(optin_module, base, optin_file, domain, reason):
     before = optin_file.stat()
     result = optin_module(dict(base, domain=domain, skip_checks=["smtp_ipv6"]))
@@ -72,8 +94,11 @@ def test_unready_domain_is_refused_and_nothing_changes(optin_module, base, optin
 
 
 def test_smtp_not_answering_is_refused(optin_module, base, optin_file, closed_port):
-    result = optin_module(dict(base, domain="ready.optin.example", smtp_addresses=["::1"],
-                               smtp_port=closed_port, smtp_timeout=2))
+    result = optin_module(
+        dict(
+            base, domain="ready.optin.example", smtp_addresses=["::1"], smtp_port=closed_port, smtp_timeout=2
+        )
+    )
     assert result["failed"] is True
     assert result["reasons"] == [f"smtp_ipv6: [::1]:{closed_port} not reachable: Connection refused"]
     assert optin_file.read_text() == FILE
@@ -89,8 +114,9 @@ def test_force_enables_and_records_it(optin_module, base, optin_file):
 
 
 def test_several_domains_all_or_nothing(optin_module, base, optin_file):
-    result = optin_module(dict(base, domains=["ready.optin.example", "noptr.optin.example"],
-                               skip_checks=["smtp_ipv6"]))
+    result = optin_module(
+        dict(base, domains=["ready.optin.example", "noptr.optin.example"], skip_checks=["smtp_ipv6"])
+    )
     assert result["failed"] is True
     assert result["reasons"] == ["noptr.optin.example: mx_ptr: 2001:db8:6::26 no PTR (nxdomain)"]
     assert result["readiness"]["ready.optin.example"]["ready"] is True
@@ -98,11 +124,16 @@ def test_several_domains_all_or_nothing(optin_module, base, optin_file):
 
 
 def test_check_mode_reports_change_and_diff_writes_nothing(optin_module, base, optin_file):
-    result = optin_module(dict(base, domain="ready.optin.example", skip_checks=["smtp_ipv6"]),
-                          check=True, diff=True)
+    result = optin_module(
+        dict(base, domain="ready.optin.example", skip_checks=["smtp_ipv6"]), check=True, diff=True
+    )
     assert result["changed"] is True and result["added"] == ["ready.optin.example"]
-    assert result["diff"] == {"before": FILE, "after": FILE + "ready.optin.example\n",
-                              "before_header": str(optin_file), "after_header": str(optin_file)}
+    assert result["diff"] == {
+        "before": FILE,
+        "after": FILE + "ready.optin.example\n",
+        "before_header": str(optin_file),
+        "after_header": str(optin_file),
+    }
     assert optin_file.read_text() == FILE
     assert result["change_log_entries"] == []
     assert not (optin_file.parent / "state").exists()  # check mode does not even create the log
@@ -114,8 +145,9 @@ def test_check_mode_still_refuses_an_unready_domain(optin_module, base, optin_fi
 
 
 def test_disable_needs_no_checks_and_keeps_comments(optin_module, base, optin_file):
-    result = optin_module(dict(base, domain="example.com", state="absent", nameservers=["192.0.2.1"]),
-                          diff=True)
+    result = optin_module(
+        dict(base, domain="example.com", state="absent", nameservers=["192.0.2.1"]), diff=True
+    )
     assert result["changed"] is True and result["removed"] == ["example.com"] and result["checks"] == []
     assert result["dns"] == {}  # no DNS query at all (192.0.2.1 would not answer)
     assert optin_file.read_text() == "# managed by v6gate\n\n# example.net is waiting\nexample.org\n"
@@ -125,15 +157,18 @@ def test_disable_needs_no_checks_and_keeps_comments(optin_module, base, optin_fi
 
 
 def test_exclusive_converges_to_the_inventory(optin_module, base, optin_file):
-    args = dict(base, domains=["example.org", "ready.optin.example"], exclusive=True,
-                skip_checks=["smtp_ipv6"])
+    args = dict(
+        base, domains=["example.org", "ready.optin.example"], exclusive=True, skip_checks=["smtp_ipv6"]
+    )
     drift = optin_module(args, check=True)
     assert drift["changed"] is True
     assert (drift["added"], drift["removed"]) == (["ready.optin.example"], ["example.com"])
     result = optin_module(args)
     assert result["domains"] == ["example.org", "ready.optin.example"]
-    assert [(e["domain"], e["state"]) for e in log_lines(base)] == [("ready.optin.example", "present"),
-                                                                    ("example.com", "absent")]
+    assert [(e["domain"], e["state"]) for e in log_lines(base)] == [
+        ("ready.optin.example", "present"),
+        ("example.com", "absent"),
+    ]
     assert optin_module(args, check=True)["changed"] is False
 
 
@@ -170,14 +205,21 @@ def test_missing_file_is_an_error_unless_create(optin_module, base, optin_file):
     assert created["changed"] is True
     text = optin_file.read_text()
     assert text.startswith("# Domains that accept anonymous mail over IPv6") and text.endswith(
-        "\nready.optin.example\n")
+        "\nready.optin.example\n"
+    )
     assert optin_file.stat().st_mode & 0o777 == 0o644
 
 
 def test_readiness_only_never_touches_the_file(optin_module, base, optin_file):
     optin_file.unlink()  # not even read
-    result = optin_module(dict(base, domains=["ready.optin.example", "noptr.optin.example"],
-                               readiness_only=True, skip_checks=["smtp_ipv6"]))
+    result = optin_module(
+        dict(
+            base,
+            domains=["ready.optin.example", "noptr.optin.example"],
+            readiness_only=True,
+            skip_checks=["smtp_ipv6"],
+        )
+    )
     assert result["changed"] is False and "failed" not in result
     assert result["ready"] is False
     assert result["reasons"] == ["noptr.optin.example: mx_ptr: 2001:db8:6::26 no PTR (nxdomain)"]
@@ -185,20 +227,27 @@ def test_readiness_only_never_touches_the_file(optin_module, base, optin_file):
 
 
 def test_bad_options(optin_module, base):
-    assert "exclusive=true needs state=present" in optin_module(
-        dict(base, domains=["example.com"], exclusive=True, state="absent"))["msg"]
-    assert "smtp_addresses must be IPv6" in optin_module(
-        dict(base, domain="example.com", smtp_addresses=["198.51.100.10"]))["msg"]
-    assert "smtp_port must be between 1 and 65535" in optin_module(
-        dict(base, domain="example.com", smtp_port=0))["msg"]
+    assert (
+        "exclusive=true needs state=present"
+        in optin_module(dict(base, domains=["example.com"], exclusive=True, state="absent"))["msg"]
+    )
+    assert (
+        "smtp_addresses must be IPv6"
+        in optin_module(dict(base, domain="example.com", smtp_addresses=["198.51.100.10"]))["msg"]
+    )
+    assert (
+        "smtp_port must be between 1 and 65535"
+        in optin_module(dict(base, domain="example.com", smtp_port=0))["msg"]
+    )
     assert "mutually exclusive" in optin_module(dict(base, domain="a.example", domains=["b.example"]))["msg"]
 
 
 def test_unwritable_change_log_fails_before_changing(optin_module, base, optin_file, tmp_path):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
-    result = optin_module(dict(base, domain="example.com", state="absent",
-                               change_log=str(blocker / "changes.jsonl")))
+    result = optin_module(
+        dict(base, domain="example.com", state="absent", change_log=str(blocker / "changes.jsonl"))
+    )
     assert result["failed"] is True and "not-a-dir" in result["msg"]
     assert optin_file.read_text() == FILE
 
@@ -237,14 +286,22 @@ def test_through_ansible_bad_input(ansible_optin, base):
 
 def test_controller_results_are_used_and_smtp_runs_on_the_host(optin_module, base, optin_file, smtp_listener):
     # On the controller: DNS checks, SMTP skipped (it is to be tested from the MX host).
-    controller = optin_module(dict(base, domain="loop.optin.example", readiness_only=True,
-                                   skip_checks=["smtp_ipv6"]))
+    controller = optin_module(
+        dict(base, domain="loop.optin.example", readiness_only=True, skip_checks=["smtp_ipv6"])
+    )
     assert controller["ready"] is True
     # On the host: no nameserver that answers at all, so every DNS result must come from the controller;
     # the SMTP check targets the MX address found there (::1).
-    result = optin_module(dict(base, domain="loop.optin.example", nameservers=["192.0.2.1"],
-                               readiness_results=controller["readiness"], smtp_port=smtp_listener.port,
-                               smtp_timeout=2))
+    result = optin_module(
+        dict(
+            base,
+            domain="loop.optin.example",
+            nameservers=["192.0.2.1"],
+            readiness_results=controller["readiness"],
+            smtp_port=smtp_listener.port,
+            smtp_timeout=2,
+        )
+    )
     assert result["changed"] is True and result["dns"] == {}
     assert [c["status"] for c in result["checks"]] == ["pass"] * 5
     assert smtp_listener.sessions == 1
@@ -252,30 +309,53 @@ def test_controller_results_are_used_and_smtp_runs_on_the_host(optin_module, bas
 
 
 def test_controller_failure_is_recorded_on_the_host(optin_module, base, optin_file):
-    controller = optin_module(dict(base, domain="noptr.optin.example", readiness_only=True,
-                                   skip_checks=["smtp_ipv6"]))
-    refused = optin_module(dict(base, domain="noptr.optin.example", skip_checks=["smtp_ipv6"],
-                                readiness_results=controller["readiness"], nameservers=["192.0.2.1"]))
+    controller = optin_module(
+        dict(base, domain="noptr.optin.example", readiness_only=True, skip_checks=["smtp_ipv6"])
+    )
+    refused = optin_module(
+        dict(
+            base,
+            domain="noptr.optin.example",
+            skip_checks=["smtp_ipv6"],
+            readiness_results=controller["readiness"],
+            nameservers=["192.0.2.1"],
+        )
+    )
     assert refused["failed"] is True and refused["reasons"] == ["mx_ptr: 2001:db8:6::26 no PTR (nxdomain)"]
-    forced = optin_module(dict(base, domain="noptr.optin.example", skip_checks=["smtp_ipv6"], force=True,
-                               readiness_results=controller["readiness"], nameservers=["192.0.2.1"]))
+    forced = optin_module(
+        dict(
+            base,
+            domain="noptr.optin.example",
+            skip_checks=["smtp_ipv6"],
+            force=True,
+            readiness_results=controller["readiness"],
+            nameservers=["192.0.2.1"],
+        )
+    )
     assert forced["changed"] is True
     assert log_lines(base)[0]["forced"] is True and log_lines(base)[0]["checks"]["mx_ptr"] == "fail"
 
 
 def test_malformed_readiness_results_are_refused(optin_module, base, optin_file):
-    result = optin_module(dict(base, domain="ready.optin.example",
-                               readiness_results={"ready.optin.example": {"checks": [{"check": "mx"}]}}))
+    result = optin_module(
+        dict(
+            base,
+            domain="ready.optin.example",
+            readiness_results={"ready.optin.example": {"checks": [{"check": "mx"}]}},
+        )
+    )
     assert result["failed"] is True and "not a readiness check" in result["msg"]
     assert optin_file.read_text() == FILE
 
 
 def test_drift_against_the_inventory(optin_module, base, optin_file):
-    result = optin_module(dict(base, domain="example.org", state="absent",
-                               expected_domains=["Example.com", "example.org"]))
+    result = optin_module(
+        dict(base, domain="example.org", state="absent", expected_domains=["Example.com", "example.org"])
+    )
     assert result["drift"] == {"missing": ["example.org"], "extra": []}
-    agreed = optin_module(dict(base, domains=["example.com"], expected_domains=["example.com"],
-                               exclusive=True), check=True)
+    agreed = optin_module(
+        dict(base, domains=["example.com"], expected_domains=["example.com"], exclusive=True), check=True
+    )
     assert agreed["changed"] is False and agreed["drift"] == {"missing": [], "extra": []}
 
 
@@ -285,8 +365,15 @@ def test_each_change_goes_to_syslog(optin_module, base, optin_file, monkeypatch)
     sent = []
     monkeypatch.setattr(ipv6_optin.syslog, "openlog", lambda *args: sent.append(("openlog", args)))
     monkeypatch.setattr(ipv6_optin.syslog, "syslog", lambda *args: sent.append(("syslog", args)))
-    optin_module(dict(base, domains=["example.org"], exclusive=True, reason="CHG-3 \"tidy\""))
+    optin_module(dict(base, domains=["example.org"], exclusive=True, reason='CHG-3 "tidy"'))
     ours = sent.index(("openlog", ("v6gate-optin", ipv6_optin.syslog.LOG_PID, ipv6_optin.syslog.LOG_MAIL)))
-    assert sent[ours + 1:] == [("syslog", (ipv6_optin.syslog.LOG_NOTICE,
-                                  f"opt-in absent domain=example.com file={optin_file} by=alice forced=no "
-                                  'checks=- reason="CHG-3 \\"tidy\\""'))]
+    assert sent[ours + 1 :] == [
+        (
+            "syslog",
+            (
+                ipv6_optin.syslog.LOG_NOTICE,
+                f"opt-in absent domain=example.com file={optin_file} by=alice forced=no "
+                'checks=- reason="CHG-3 \\"tidy\\""',
+            ),
+        )
+    ]

@@ -72,21 +72,24 @@ def test_invalid_existing_file_is_refused_with_its_line():
         plan_edit("example.com\ntwo words\n", validate_domains(["example.net"]), "present")
 
 
-@pytest.mark.parametrize(("bad", "message"), [
-    ("", "empty"),
-    ("   ", "empty"),
-    ("example.com # note", "without '#' or line breaks"),
-    ("example.com\nexample.net", "without '#' or line breaks"),
-    ("user@example.com", "not a single domain name"),
-    ("two words.example", "not a single domain name"),
-    ("localhost", "not a fully qualified domain name"),
-    (".example.com", "not a single domain name"),
-    ("a..example", "not a valid domain name"),
-    ("-lead.example", "not a valid DNS name"),
-    ("trail-.example", "not a valid DNS name"),
-    ("exa$mple.com", "not a valid DNS name"),
-    ("x" * 63 + "." + "y" * 63 + "." + "z" * 63 + "." + "w" * 63 + ".example", "not a valid DNS name"),
-])
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("example.com # note", "without '#' or line breaks"),
+        ("example.com\nexample.net", "without '#' or line breaks"),
+        ("user@example.com", "not a single domain name"),
+        ("two words.example", "not a single domain name"),
+        ("localhost", "not a fully qualified domain name"),
+        (".example.com", "not a single domain name"),
+        ("a..example", "not a valid domain name"),
+        ("-lead.example", "not a valid DNS name"),
+        ("trail-.example", "not a valid DNS name"),
+        ("exa$mple.com", "not a valid DNS name"),
+        ("x" * 63 + "." + "y" * 63 + "." + "z" * 63 + "." + "w" * 63 + ".example", "not a valid DNS name"),
+    ],
+)
 def test_invalid_domain_input(bad, message):
     with pytest.raises(ValueError, match="domain .*" + message.replace("$", r"\$")):
         validate_domain(bad)

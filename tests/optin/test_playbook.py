@@ -28,25 +28,43 @@ def lab(tmp_path, dns_server):
         optin.parent.mkdir()
         optin.write_text(HEADER + "example.com\n")
         hosts[name] = {"ipv6_gate_optin_file": str(optin)}
-    inventory = {"all": {"children": {"mx": {
-        "hosts": hosts,
-        "vars": {
-            "ansible_connection": "local", "ansible_become": False,
-            "ansible_python_interpreter": sys.executable,
-            "ipv6_gate_optin_domains": ["example.com", "ready.optin.example"],
-            "postfix_relay_domains": ["example.com", "ready.optin.example", "loop.optin.example",
-                                      "noptr.optin.example"],
-            "ipv6_gate_optin_change_log": str(tmp_path / "state" / "optin-changes.jsonl"),
-            "optin_nameservers": [dns_server.nameserver_specs[0]],
-        }}}}}
+    inventory = {
+        "all": {
+            "children": {
+                "mx": {
+                    "hosts": hosts,
+                    "vars": {
+                        "ansible_connection": "local",
+                        "ansible_become": False,
+                        "ansible_python_interpreter": sys.executable,
+                        "ipv6_gate_optin_domains": ["example.com", "ready.optin.example"],
+                        "postfix_relay_domains": [
+                            "example.com",
+                            "ready.optin.example",
+                            "loop.optin.example",
+                            "noptr.optin.example",
+                        ],
+                        "ipv6_gate_optin_change_log": str(tmp_path / "state" / "optin-changes.jsonl"),
+                        "optin_nameservers": [dns_server.nameserver_specs[0]],
+                    },
+                }
+            }
+        }
+    }
     path = tmp_path / "hosts.yml"
     path.write_text(yaml.safe_dump(inventory))
     return tmp_path
 
 
 def play(lab, *extra, check=False):
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="json",
-               ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_NOCOLOR="1", USER="carol")
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"),
+        ANSIBLE_STDOUT_CALLBACK="json",
+        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+        ANSIBLE_NOCOLOR="1",
+        USER="carol",
+    )
     command = [str(PLAYBOOK_BIN), "-i", str(lab / "hosts.yml"), str(PLAYBOOK), *extra]
     if check:
         command += ["--check", "--diff"]
@@ -94,7 +112,8 @@ def test_converge_drift_then_apply_then_agree(lab):
         assert text(lab, host) == HEADER + "example.com\nready.optin.example\n"
     entries = log(lab)
     assert [(e["domain"], e["state"], e["changed_by"]) for e in entries] == [
-        ("ready.optin.example", "present", "carol")] * 2
+        ("ready.optin.example", "present", "carol")
+    ] * 2
     assert entries[0]["reason"] == "converge to inventory ipv6_gate_optin_domains"
     assert entries[0]["checks"]["mx_ptr"] == "pass" and entries[0]["checks"]["smtp_ipv6"] == "skipped"
 
@@ -106,8 +125,17 @@ def test_converge_drift_then_apply_then_agree(lab):
 
 
 def test_one_domain_with_smtp_from_the_host_then_out_again(lab, smtp_listener):
-    enabled = play(lab, "-e", "optin_domain=loop.optin.example", "-e", "optin_reason=CHG-7",
-                   "-e", "optin_smtp_from=host", "-e", f"optin_smtp_port={smtp_listener.port}")
+    enabled = play(
+        lab,
+        "-e",
+        "optin_domain=loop.optin.example",
+        "-e",
+        "optin_reason=CHG-7",
+        "-e",
+        "optin_smtp_from=host",
+        "-e",
+        f"optin_smtp_port={smtp_listener.port}",
+    )
     assert enabled["rc"] == 0, enabled
     for host in ("mx-a", "mx-b"):
         assert text(lab, host) == HEADER + "example.com\nloop.optin.example\n"
@@ -116,18 +144,27 @@ def test_one_domain_with_smtp_from_the_host_then_out_again(lab, smtp_listener):
     assert "missing: ready.optin.example; extra: loop.optin.example" in warnings["mx-a"]["msg"]
     entries = log(lab)
     assert [(e["reason"], e["changed_by"], e["checks"]["smtp_ipv6"]) for e in entries] == [
-        ("CHG-7", "carol", "pass")] * 2
+        ("CHG-7", "carol", "pass")
+    ] * 2
 
-    disabled = play(lab, "-e", "optin_domain=loop.optin.example", "-e", "optin_state=absent",
-                    "-e", "optin_reason=CHG-8")
+    disabled = play(
+        lab, "-e", "optin_domain=loop.optin.example", "-e", "optin_state=absent", "-e", "optin_reason=CHG-8"
+    )
     assert disabled["rc"] == 0
     assert text(lab, "mx-a") == HEADER + "example.com\n"
     assert [e["state"] for e in log(lab)] == ["present", "present", "absent", "absent"]
 
 
 def test_unready_domain_is_refused_on_the_first_host_and_nothing_changes(lab):
-    refused = play(lab, "-e", "optin_domain=noptr.optin.example", "-e", "optin_reason=CHG-9",
-                   "-e", "optin_smtp_from=none")
+    refused = play(
+        lab,
+        "-e",
+        "optin_domain=noptr.optin.example",
+        "-e",
+        "optin_reason=CHG-9",
+        "-e",
+        "optin_smtp_from=none",
+    )
     assert refused["rc"] != 0
     apply = task_results(refused, "Apply the change (SMTP checked from here when optin_smtp_from=host)")
     assert list(apply) == ["mx-a"]  # serial: the rollout stopped at the first host

@@ -19,11 +19,18 @@ VARS = os.environ.get("OPTIN_LAB_VARS")
 
 @pytest.mark.skipif(not INVENTORY, reason="no lab: set OPTIN_LAB_INVENTORY (and OPTIN_LAB_VARS)")
 def test_optin_end_to_end_on_the_lab():
-    command = [str(REPO_ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", INVENTORY,
-               str(Path(__file__).with_name("verify_optin.yml"))]
+    command = [
+        str(REPO_ROOT / ".venv" / "bin" / "ansible-playbook"),
+        "-i",
+        INVENTORY,
+        str(Path(__file__).with_name("verify_optin.yml")),
+    ]
     if VARS:
         command += ["-e", f"@{VARS}"]
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"),
-               CONTAINERS_CONF=os.environ.get("CONTAINERS_CONF", str(REPO_ROOT / "containers.conf")))
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"),
+        CONTAINERS_CONF=os.environ.get("CONTAINERS_CONF", str(REPO_ROOT / "containers.conf")),
+    )
     completed = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert completed.returncode == 0, completed.stdout[-6000:] + completed.stderr[-2000:]
