@@ -18,13 +18,6 @@ def run_module(
     module: str, args: dict, check: bool = False, diff: bool = False, python: str = sys.executable
 ) -> dict:
     """Run ``v6gate.mx.<module>`` and return the host's result, with ``_rc`` set to ansible's exit code."""
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"),
-        ANSIBLE_STDOUT_CALLBACK="json",
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-        ANSIBLE_NOCOLOR="1",
-    )
     command = [
         str(ANSIBLE),
         "localhost",
@@ -43,13 +36,31 @@ def run_module(
         command.append("--check")
     if diff:
         command.append("--diff")
-    completed = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    output = run_json(command, timeout=120)
+    result = output["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    result["_rc"] = output["rc"]
+    return result
+
+
+def run_json(command: list[str], timeout: float, **env: str) -> dict:
+    """Run an ansible command from the checkout with the json stdout callback and return its output,
+    with ``rc`` set to the exit code; fails the test when ansible printed no JSON."""
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"),
+        ANSIBLE_STDOUT_CALLBACK="json",
+        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+        ANSIBLE_NOCOLOR="1",
+        **env,
+    )
+    completed = subprocess.run(
+        command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
     try:
         output = json.loads(completed.stdout)
     except json.JSONDecodeError:
         pytest.fail(
             f"ansible printed no JSON (rc={completed.returncode}):\n{completed.stdout}\n{completed.stderr}"
         )
-    result = output["plays"][0]["tasks"][0]["hosts"]["localhost"]
-    result["_rc"] = completed.returncode
-    return result
+    output["rc"] = completed.returncode
+    return output

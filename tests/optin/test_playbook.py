@@ -2,13 +2,12 @@
 drift in check mode, one domain with controller DNS checks and SMTP from the host, refusal, opt-out."""
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from ansible_cli import run_json
 
 pytestmark = pytest.mark.dns
 
@@ -57,24 +56,10 @@ def lab(tmp_path, dns_server):
 
 
 def play(lab, *extra, check=False):
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"),
-        ANSIBLE_STDOUT_CALLBACK="json",
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-        ANSIBLE_NOCOLOR="1",
-        USER="carol",
-    )
     command = [str(PLAYBOOK_BIN), "-i", str(lab / "hosts.yml"), str(PLAYBOOK), *extra]
     if check:
         command += ["--check", "--diff"]
-    completed = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
-    try:
-        output = json.loads(completed.stdout)
-    except json.JSONDecodeError:
-        pytest.fail(f"no JSON (rc={completed.returncode}):\n{completed.stdout}\n{completed.stderr}")
-    output["rc"] = completed.returncode
-    return output
+    return run_json(command, timeout=300, USER="carol")
 
 
 def task_results(output, name):
