@@ -22,7 +22,9 @@ NO_AUTH = (
 )
 
 
-def run_audit(dns_server, reports_dir: Path, *extra: str) -> subprocess.CompletedProcess:
+def run_audit(
+    dns_server, reports_dir: Path, *extra: str, inventory: Path = INVENTORY
+) -> subprocess.CompletedProcess:
     env = dict(
         os.environ,
         ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"),
@@ -32,7 +34,7 @@ def run_audit(dns_server, reports_dir: Path, *extra: str) -> subprocess.Complete
     command = [
         str(REPO_ROOT / ".venv" / "bin" / "ansible-playbook"),
         "-i",
-        str(INVENTORY),
+        str(inventory),
         str(REPO_ROOT / "playbooks" / "audit.yml"),
         "-e",
         f"v6gate_audit_reports_dir={reports_dir}",
@@ -135,30 +137,13 @@ def test_addresses_come_from_facts_when_not_declared(dns_server, tmp_path):
     inventory = tmp_path / "inventory.yml"
     inventory.write_text(
         "senders:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
-        f"      ansible_python_interpreter: {sys.executable}\n"
         "      v6gate_audit_mail_from_domains: [example.com]\n"
         f"      v6gate_audit_nameservers: ['127.0.0.1@{dns_server.port}']\n"
     )
     reports = tmp_path / "reports"
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     # Container networks of other test runs may come and go meanwhile: look before and after.
     before = host_internet_ipv6_addresses()
-    completed = subprocess.run(
-        [
-            str(REPO_ROOT / ".venv" / "bin" / "ansible-playbook"),
-            "-i",
-            str(inventory),
-            str(REPO_ROOT / "playbooks" / "audit.yml"),
-            "-e",
-            f"v6gate_audit_reports_dir={reports}",
-        ],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    completed = run_audit(dns_server, reports, inventory=inventory)
     assert "ok: [localhost]" in completed.stdout.split("Read IPv6 addresses from the sender's facts")[1]
     assert completed.returncode == 2, completed.stdout + completed.stderr  # none has a PTR in the fixture
     sender = json.loads((reports / "audit.json").read_text())["senders"]["localhost"]
