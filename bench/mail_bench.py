@@ -74,12 +74,7 @@ def measure_mode(lab: LoadLab, mode: str, args) -> dict:
     cpu_before = lab.cpu_seconds()
     seconds = lab.smtp_source(run, args.messages, args.sessions)
     box = lab.wait_delivered(run, args.messages)
-    cpu_after = lab.cpu_seconds()
-    cpu_ms = {
-        name: (cpu_after[name] - cpu_before[name]) * 1000 / args.messages
-        for name in cpu_before
-        if cpu_before[name] is not None and cpu_after[name] is not None
-    }
+    cpu_ms = cpu_ms_per_message(cpu_before, lab.cpu_seconds(), args.messages)
     took = lab.gate_decision_ms(since) if mode == "c" else []
     # latency: asyncio client
     lat_run = lab.new_run(f"l{mode}")
@@ -115,8 +110,7 @@ def measure_mode(lab: LoadLab, mode: str, args) -> dict:
         flush=True,
     )
     print(
-        "       CPU ms per message (throughput run, queue delivery included): "
-        + ", ".join(f"{name} {value:.2f}" for name, value in cpu_ms.items()),
+        f"       CPU ms per message (throughput run, queue delivery included): {format_cpu(cpu_ms)}",
         flush=True,
     )
     if took:
@@ -127,6 +121,19 @@ def measure_mode(lab: LoadLab, mode: str, args) -> dict:
         )
     lab.clear_mailbox()
     return row
+
+
+def cpu_ms_per_message(before: dict, after: dict, messages: int) -> dict:
+    """CPU milliseconds per message of each part LoadLab.cpu_seconds could read both times."""
+    return {
+        name: (after[name] - before[name]) * 1000 / messages
+        for name in before
+        if before[name] is not None and after.get(name) is not None
+    }
+
+
+def format_cpu(cpu_ms: dict) -> str:
+    return ", ".join(f"{name} {value:.2f}" for name, value in cpu_ms.items())
 
 
 def median(values: list[float]) -> float:
@@ -253,8 +260,7 @@ def main() -> int:
             )
         print("\nCPU ms per message in the throughput runs (median; mx = the whole MX container):")
         for mode in "abc":
-            cpu = table[mode]["cpu_ms_per_msg"]
-            print(f"   ({mode}) " + ", ".join(f"{name} {value:.2f}" for name, value in cpu.items()))
+            print(f"   ({mode}) {format_cpu(table[mode]['cpu_ms_per_msg'])}")
         print(
             f"\nthroughput ratio c/b = {ratios['c/b']:.2f} (target >= {TARGETS['c/b']}), "
             f"c/a = {ratios['c/a']:.2f} (target >= {TARGETS['c/a']}); "
@@ -272,11 +278,8 @@ def main() -> int:
         cpu_before = lab.cpu_seconds()
         warmup = 50  # untimed messages first (warm DNS cache); they use CPU too
         probe = lab.probe_gate(args.probe_messages, warmup=warmup)
-        cpu_after = lab.cpu_seconds()
-        probe_cpu_ms = (
-            (cpu_after[GATE_UNIT] - cpu_before[GATE_UNIT]) * 1000 / (args.probe_messages + warmup)
-            if cpu_before.get(GATE_UNIT) is not None and cpu_after.get(GATE_UNIT) is not None
-            else None
+        probe_cpu_ms = cpu_ms_per_message(cpu_before, lab.cpu_seconds(), args.probe_messages + warmup).get(
+            GATE_UNIT
         )
         gate = {
             key: {"p50_ms": percentile(probe[key], 0.5) * 1000, "p99_ms": percentile(probe[key], 0.99) * 1000}
