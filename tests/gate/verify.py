@@ -142,6 +142,12 @@ class Lab:
             time.sleep(0.5)
         return ""
 
+    def check(self, title: str, ok: bool, failure: str) -> None:
+        """A yes/no finding: printed like a case; failure is recorded when it does not hold."""
+        print(f"[{'ok  ' if ok else 'FAIL'}] {title}")
+        if not ok:
+            self.failures.append(failure)
+
     def expect_headers(self, title: str, subject: str, needles: list[str]) -> None:
         headers = self.delivered(subject).replace("\n\t", " ").replace("\n ", " ")
         missing = [n for n in needles if n not in headers]
@@ -276,9 +282,7 @@ def run(lab: Lab, slow: bool) -> None:
     )
     exempt = f"exempt client={TX_NOPTR} reason=authenticated user={SASL_USER}"
     logged = exempt in lab.sh(lab.mx, f"journalctl -u v6gate-gate --since @{since} -o cat --no-pager")
-    print(f"[{'ok  ' if logged else 'FAIL'}] the gate saw the session and logged '{exempt}'")
-    if not logged:
-        lab.failures.append(f"gate log lacks {exempt!r}")
+    lab.check(f"the gate saw the session and logged '{exempt}'", logged, f"gate log lacks {exempt!r}")
     lab.case(
         "submission (587), authenticated, the same client and message: accepted",
         lab.send(
@@ -326,9 +330,7 @@ def run(lab: Lab, slow: bool) -> None:
         rcpt=[r521("fabrikam.example")],
     )
     same = lab.sh(lab.mx, "systemctl show -p MainPID --value v6gate-gate").strip() == pid
-    print(f"[{'ok  ' if same else 'FAIL'}] the gate was not restarted (pid {pid})")
-    if not same:
-        lab.failures.append("opt-in change restarted the gate")
+    lab.check(f"the gate was not restarted (pid {pid})", same, "opt-in change restarted the gate")
 
     print("== failures give 4xx, never an accept or a 5xx")
     lab.sh(lab.mx, "systemctl stop v6gate-gate")
