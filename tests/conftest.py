@@ -15,7 +15,7 @@ for path in (str(REPO_ROOT / "collections"), str(TESTS_DIR)):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-from dnsserver import ZONES_DIR, SilentDnsServer, running_knot
+from dnsserver import ZONES_DIR, DroppingDnsRelay, SilentDnsServer, running_knot
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +31,11 @@ def silent_dns_server():
     server = SilentDnsServer()
     yield server
     server.close()
+
+
+@pytest.fixture(scope="session")
+def dropping_dns_relay(dns_server):
+    """The Knot fixture behind a relay that drops every AAAA query (and answers everything else)."""
+    relay = DroppingDnsRelay(dns_server.host, dns_server.port)
+    yield relay
+    relay.close()

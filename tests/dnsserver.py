@@ -20,6 +20,7 @@ import dns.message
 import dns.nameserver
 import dns.query
 import dns.rcode
+import dns.rdatatype
 import dns.resolver
 
 ZONES_DIR = Path(__file__).parent / "fixtures" / "zones"
@@ -189,3 +190,45 @@ class SilentDnsServer:
         self._thread.join(timeout=2)
         for sock in [*self._held, self._udp, self._tcp]:
             sock.close()
+
+
+class DroppingDnsRelay:
+    """A UDP relay in front of a real server that drops every query of the given types: a sender's
+    nameserver that never answers for some names, while the rest of DNS works (Knot cannot do that)."""
+
+    def __init__(self, upstream_host: str, upstream_port: int, drop_types=("AAAA",), host: str = "127.0.0.1"):
+        self.host = host
+        self.port = free_port()
+        self._upstream = (upstream_host, upstream_port)
+        self._drop = {dns.rdatatype.from_text(t) for t in drop_types}
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock.bind((host, self.port))
+        self._sock.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._relay, daemon=True)
+        self._thread.start()
+
+    @property
+    def nameserver_spec(self) -> str:
+        return f"{self.host}@{self.port}"
+
+    def _relay(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, client = self._sock.recvfrom(65535)
+            except OSError:
+                continue
+            try:
+                query = dns.message.from_wire(data)
+            except Exception:
+                continue
+            if query.question and query.question[0].rdtype in self._drop:
+                continue
+            with contextlib.suppress(Exception):
+                reply = dns.query.udp(query, self._upstream[0], port=self._upstream[1], timeout=2)
+                self._sock.sendto(reply.to_wire(), client)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self._sock.close()

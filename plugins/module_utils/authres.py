@@ -1,8 +1,18 @@
-"""Just enough of RFC 8601 Authentication-Results to trust the right header and to write our own."""
+# Copyright: v6gate developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""RFC 8601 Authentication-Results: the one reader and the one writer, for the gate and the modules.
+
+Reading is for reports only. The gate never takes a result from a header: it decides from its own
+lookups and signature checks, and uses ``claims_authserv_id`` only to remove every header that could be
+read as ours (RFC 8601 section 5) before the message goes on.
+"""
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
+from email.header import decode_header
 
 
 class AuthResParseError(ValueError):
@@ -85,6 +95,74 @@ def authserv_id_of(value: str) -> str | None:
         # fall back to the raw first token so a malformed header claiming our id is still recognised
         head = value.split(";", 1)[0].split("(", 1)[0].split()
     return head[0].strip('"').lower() if head else None
+
+
+_NOT_ID_TEXT = re.compile(r'[\s"\\]')
+
+
+def _strip_comments_leniently(value: str) -> str:
+    """Comments removed as a forgiving reader would: an unterminated one runs to the end of the value."""
+    out: list[str] = []
+    depth = 0
+    escaped = False
+    for ch in value:
+        if escaped:
+            escaped = False
+            if not depth:
+                out.append(ch)
+            continue
+        if ch == "\\":
+            escaped = True
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")" and depth:
+            depth -= 1
+            if not depth:
+                out.append(" ")
+        elif not depth:
+            out.append(ch)
+    return "".join(out)
+
+
+def claims_authserv_id(value: str, authserv_id: str) -> bool:
+    """Whether any reader, strict or lenient, could take this header value as written by ``authserv_id``.
+
+    Deliberately broader than the grammar: the id is looked for anywhere in the value, once with comments
+    removed (so ``mx (x).example`` style splits are joined up) and once as written, each time with quotes,
+    backslashes (quoted-pairs) and white space squeezed out and case folded. A header that merely mentions
+    our name is removed too, which RFC 8601 section 5 allows; one that claims it is never kept.
+    """
+    wanted = _squeeze(authserv_id)
+    if not wanted:
+        return False
+    readings = [value, _decoded_words(value)]
+    for text in readings:
+        for variant in (_strip_comments_leniently(text), text.replace("(", "").replace(")", "")):
+            if wanted in _squeeze(variant):
+                return True
+    return False
+
+
+def _squeeze(text: str) -> str:
+    return _NOT_ID_TEXT.sub("", unicodedata.normalize("NFKC", text)).casefold()
+
+
+def _decoded_words(value: str) -> str:
+    """The value with RFC 2047 encoded-words decoded, as a lax mail reader might show it."""
+    try:
+        parts = decode_header(value)
+    except Exception:  # a malformed encoded-word: the undecoded readings still apply
+        return value
+    text = []
+    for part, charset in parts:
+        if isinstance(part, bytes):
+            try:
+                part = part.decode(charset or "latin-1", "replace")
+            except LookupError:  # an unknown charset name
+                part = part.decode("latin-1")
+        text.append(part)
+    return "".join(text)
 
 
 def parse_authentication_results(value: str) -> AuthResults:

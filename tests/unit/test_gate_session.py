@@ -1,13 +1,23 @@
-"""The gate's session logic against a real nameserver (Knot on loopback, tests/fixtures/zones)."""
+"""The gate's session logic against a real nameserver (Knot on loopback, tests/fixtures/zones).
+
+Half of this file is the attacker's side: every header and tag a sender controls, tried for an accept.
+"""
 
 import logging
 import re
+import time
+from pathlib import Path
 
+import dkim
 import dns.resolver
 import pytest
+from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import (
+    OptInList,
+    OptInListUnavailable,
+    PtrStatus,
+)
 from v6gate_gate import dnscheck
 from v6gate_gate.config import GateConfig
-from v6gate_gate.rules import OptInList, OptInListUnavailable, PtrStatus
 from v6gate_gate.session import Checks, GateSession
 
 AUTHSERV_ID = "mx.gate.example"
@@ -21,6 +31,13 @@ OPENDKIM_PASS = (
     "header.i=@example.org header.a=rsa-sha256 header.s=sel2048 header.b=AbCdEfGh"
 )
 OPENDKIM_NONE = f"{AUTHSERV_ID}; dkim=none; dkim-atps=neutral"
+RSA2048 = (Path(__file__).resolve().parents[1] / "fixtures" / "dkim" / "rsa2048.pem").read_bytes()
+HEADERS = [
+    ("From", "Alice <alice@example.org>"),
+    ("To", "user@contoso.example"),
+    ("Subject", "over IPv6"),
+]
+BODY = b"Hello.\r\n"
 
 
 @pytest.fixture
@@ -34,14 +51,13 @@ def optin(tmp_path):
 def make_session(dns_server, optin, monkeypatch, caplog):
     caplog.set_level(logging.INFO, logger="gate-test")
 
-    def make(ptr_policy="exists", trusted=(), resolver=None, optin_list=optin):
+    def make(ptr_policy="exists", trusted=(), resolver=None, optin_list=optin, **limits):
         config = GateConfig(
             authserv_id=AUTHSERV_ID,
             optin_file="unused",
             ptr_policy=ptr_policy,
             trusted_networks=tuple(trusted),
-            dns_timeout=2.0,
-            spf_timeout=5.0,
+            **{"dns_timeout": 2.0, "spf_timeout": 5.0, **limits},
         )
         checks = Checks(config, resolver or dns_server.resolver(timeout=2.0))
         monkeypatch.setattr(dns.resolver, "default_resolver", checks.resolver)  # pyspf's resolver
@@ -54,6 +70,22 @@ def open_transaction(session, client, sender, helo="mail.example.com", auth=None
     session.connect(client)
     session.hello(helo)
     return session.mail_from(sender, auth)
+
+
+def dkim_signed(headers=HEADERS, body=BODY, domain=b"example.com", selector=b"sel2048", **options):
+    """The DKIM-Signature dkimpy writes for this message, as (name, value) the way a milter gets it."""
+    message = b"".join(f"{n}: {v}\r\n".encode() for n, v in headers) + b"\r\n" + body
+    line = dkim.sign(message, selector, domain, RSA2048, include_headers=[b"from", b"to", b"subject"], **options)
+    name, _, value = line.decode().partition(":")
+    return (name, value.strip())
+
+
+def send_message(session, headers, body=BODY, queue_id="Q1"):
+    """Headers and body as the milter glue feeds them, then end of message."""
+    for name, value in headers:
+        session.header(name, value)
+    session.body(body)
+    return session.end_of_message(queue_id)
 
 
 TOOK_MS = re.compile(r" took_ms=(\d+\.\d)$")
@@ -85,17 +117,17 @@ def test_accepted_message_gets_our_authentication_results(make_session, caplog):
     session = make_session()
     assert open_transaction(session, CONFIRMED, "<user@example.com>")
     assert session.recipient("<a@contoso.example>", None) is None
-    session.header("Authentication-Results", OPENDKIM_NONE)
+    session.header("Authentication-Results", OPENDKIM_NONE)  # claims our id: replaced by ours
     outcome = session.end_of_message("4ABC")
     assert outcome.reply is None
     assert outcome.add_auth_results == (
         f"{AUTHSERV_ID}; iprev=pass policy.iprev=2001:db8:25::10 (mail.example.com); "
-        "spf=pass smtp.mailfrom=example.com"
+        "spf=pass smtp.mailfrom=example.com; dkim=none"
     )
-    assert outcome.delete_auth_results == []
+    assert outcome.delete_auth_results == [("Authentication-Results", 1)]
     assert decisions(caplog)[-1] == (
         "decision queue_id=4ABC client=2001:db8:25::10 rule=accept "
-        'reply="accept" iprev=pass spf=pass dkim=none'
+        'reply="accept" iprev=pass spf=pass dkim=none removed_auth_results=1'
     )
 
 
@@ -168,54 +200,196 @@ def test_spf_fail_without_dkim_is_4_7_26(make_session):
     session = make_session()
     open_transaction(session, RELAY_ORG, "user@example.org", helo="relay.example.org")
     assert session.recipient("<a@contoso.example>") is None
-    session.header("Authentication-Results", OPENDKIM_NONE)
-    outcome = session.end_of_message("5DEF")
+    outcome = send_message(session, HEADERS)
     assert str(outcome.reply) == (
         "450 4.7.26 Service unavailable, message sent over IPv6 [2001:db8:26::10] "
         "must pass either SPF or DKIM validation."
     )
 
 
-def test_dkim_pass_from_opendkim_with_spf_fail_is_accepted(make_session):
+def test_a_valid_dkim_signature_passes_with_spf_fail(make_session, caplog):
     session = make_session()
     open_transaction(session, RELAY_ORG, "user@example.org", helo="relay.example.org")
     session.recipient("<a@contoso.example>")
-    session.header("Authentication-Results", OPENDKIM_PASS)
-    outcome = session.end_of_message("5DEF")
+    outcome = send_message(session, [dkim_signed(), *HEADERS])
     assert outcome.reply is None
-    assert "spf=fail smtp.mailfrom=example.org" in outcome.add_auth_results
+    assert outcome.add_auth_results.endswith(
+        "spf=fail smtp.mailfrom=example.org; dkim=pass header.d=example.com header.s=sel2048"
+    )
+    assert decisions(caplog)[-1].endswith("rule=accept reply=\"accept\" iprev=pass spf=fail dkim=pass")
 
 
-def test_forged_results_never_count_and_are_removed(make_session, caplog):
+def test_a_valid_signature_fails_once_the_body_is_changed(make_session):
     session = make_session()
     open_transaction(session, RELAY_ORG, "user@example.org", helo="relay.example.org")
     session.recipient("<a@contoso.example>")
-    session.header("Authentication-Results", OPENDKIM_NONE)  # 1: OpenDKIM's own
-    forged_spf = f"{AUTHSERV_ID.upper()}; spf=pass smtp.mailfrom=example.org"
-    session.header("Authentication-Results", forged_spf)  # 2
-    session.header("Authentication-Results", "other.example; dkim=pass header.d=example.org")  # 3: not ours
-    session.header("Authentication-Results", f"{AUTHSERV_ID}; iprev=pass (unterminated")  # 4
-    outcome = session.end_of_message("5DEF")
+    outcome = send_message(session, [dkim_signed(), *HEADERS], body=b"Hello, changed.\r\n")
+    assert outcome.reply.status == "4.7.26"
+
+
+# ------------------------------------------------------------------------------------ the attacker
+
+
+def test_the_crafted_i_tag_and_opendkims_copy_of_it_never_pass(make_session, caplog):
+    """The review's attack: a bogus signature whose i= makes OpenDKIM's header read "dkim=pass"."""
+    session = make_session()
+    open_transaction(session, RELAY_ORG, "a@example.org", helo="relay.example.org")
+    session.recipient("<user@contoso.example>")
+    bogus = (
+        "DKIM-Signature",
+        "v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.org; s=s9; i=x=3Bdkim=3Dpass=20@example.org;"
+        " h=from:to:subject; bh=AAAA; b=AAAA",
+    )
+    opendkim_copy = (
+        f"{AUTHSERV_ID}; dkim=fail reason=\"key not found in DNS\" header.d=example.org "
+        "header.i=x;dkim=pass @example.org header.a=rsa-sha256"
+    )
+    outcome = send_message(session, [("Authentication-Results", opendkim_copy), bogus, *HEADERS])
+    assert outcome.reply.status == "4.7.26"
+    assert decisions(caplog)[-1].endswith("spf=fail dkim=permerror removed_auth_results=1")
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        OPENDKIM_PASS,
+        f"{AUTHSERV_ID}; spf=pass smtp.mailfrom=example.org",
+        f"(x) (y) {AUTHSERV_ID}; dkim=pass header.d=example.org x.y=z",
+        f'"{AUTHSERV_ID}"; dkim=pass header.d=example.org',
+        f"(nested (comment)) {AUTHSERV_ID}; spf=pass smtp.mailfrom=example.org",
+        f"(escaped \\) paren) {AUTHSERV_ID}; spf=pass smtp.mailfrom=example.org",
+        f"{AUTHSERV_ID}; iprev=pass (unterminated",
+    ],
+)
+def test_forged_results_never_count_and_are_removed(make_session, forged):
+    session = make_session()
+    open_transaction(session, RELAY_ORG, "user@example.org", helo="relay.example.org")
+    session.recipient("<a@contoso.example>")
+    outcome = send_message(session, [("Authentication-Results", forged), *HEADERS])
     assert outcome.reply.status == "4.7.26"
     assert outcome.delete_auth_results == []  # nothing is edited in a rejected message
     session.mail_from("user@example.org", None)
     session.recipient("<a@contoso.example>")
-    for value in (OPENDKIM_PASS, f"{AUTHSERV_ID}; spf=pass smtp.mailfrom=example.org"):
-        session.header("Authentication-Results", value)
-    outcome = session.end_of_message("6GHI")
+    headers = [
+        ("Authentication-Results", "other.example; dkim=pass header.d=example.org"),  # 1: not ours, kept
+        ("Authentication-Results", forged),  # 2
+        dkim_signed(),
+        *HEADERS,
+    ]
+    outcome = send_message(session, headers, queue_id="Q2")
     assert outcome.reply is None
-    assert outcome.delete_auth_results == [2]
+    assert outcome.delete_auth_results == [("Authentication-Results", 2)]
 
 
-def test_two_headers_claiming_our_dkim_results_are_both_distrusted(make_session, caplog):
+@pytest.mark.parametrize(
+    ("client", "kwargs", "auth", "writes"),
+    [
+        ("198.51.100.10", {}, None, True),  # IPv4: not gated, but our DKIM results replace any forgery
+        (NO_PTR, {"trusted": ["2001:db8:25::/48"]}, None, True),
+        (NO_PTR, {}, "alice", False),  # our own user: signed, not verified
+    ],
+)
+def test_forged_results_are_removed_for_exempt_clients_too(make_session, client, kwargs, auth, writes):
+    session = make_session(**kwargs)
+    assert open_transaction(session, client, "user@example.org", auth=auth) is False
+    assert session.recipient("<a@fabrikam.example>") is None
+    headers = [("authentication-results", f"(x) (y) {AUTHSERV_ID}; dkim=pass header.d=example.org"), *HEADERS]
+    outcome = send_message(session, headers)
+    assert outcome.reply is None
+    assert outcome.delete_auth_results == [("authentication-results", 1)]
+    assert outcome.add_auth_results == (f"{AUTHSERV_ID}; dkim=none" if writes else None)
+
+
+def test_an_l_tag_signature_with_appended_content_is_not_a_pass(make_session):
     session = make_session()
     open_transaction(session, RELAY_ORG, "user@example.org", helo="relay.example.org")
     session.recipient("<a@contoso.example>")
-    session.header("Authentication-Results", OPENDKIM_NONE)
-    session.header("Authentication-Results", OPENDKIM_PASS)
-    outcome = session.end_of_message("7JKL")
+    signature = dkim_signed(length=True)
+    outcome = send_message(session, [signature, *HEADERS], body=BODY + b"Click here.\r\n")
     assert outcome.reply.status == "4.7.26"
-    assert any("trusting none" in r.getMessage() for r in caplog.records)
+
+
+def test_a_signature_whose_key_zone_fails_is_temporary_and_never_a_pass(make_session, caplog):
+    session = make_session()
+    open_transaction(session, RELAY_ORG, "user@example.org", helo="relay.example.org")
+    session.recipient("<a@contoso.example>")
+    outcome = send_message(session, [dkim_signed(domain=b"servfail.example"), *HEADERS])
+    assert outcome.reply.code == 450 and outcome.reply.status == "4.7.26"
+    assert decisions(caplog)[-1].endswith("spf=fail dkim=temperror")
+
+
+@pytest.mark.parametrize(
+    ("limits", "headers"),
+    [
+        ({"max_headers": 3}, [("X-Filler", str(n)) for n in range(5)]),
+        ({"max_message_bytes": 200}, [("X-Filler", "x" * 300)]),
+    ],
+)
+def test_a_message_beyond_the_limits_is_not_verified_and_not_kept(make_session, caplog, limits, headers):
+    session = make_session(**limits)
+    open_transaction(session, RELAY_ORG, "user@example.org", helo="relay.example.org")
+    session.recipient("<a@contoso.example>")
+    outcome = send_message(session, [dkim_signed(), *HEADERS, *headers])
+    assert outcome.reply.status == "4.7.26"
+    assert session.headers == [] and session.body_chunks == []
+    assert decisions(caplog)[-1].endswith("dkim=too-large")
+
+
+def test_unsigned_messages_keep_no_body(make_session):
+    session = make_session()
+    open_transaction(session, RELAY_ORG, "user@example.org", helo="relay.example.org")
+    session.recipient("<a@contoso.example>")
+    for name, value in HEADERS:
+        session.header(name, value)
+    assert not session.wants_body()
+    session.body(b"x" * 100000)
+    assert session.body_chunks == []
+
+
+def test_a_sender_cannot_write_fields_into_the_decision_line(make_session, caplog):
+    session = make_session()
+    open_transaction(session, CONFIRMED, "user@example.com")
+    session.recipient('<"x rule=accept reply=accept"@fabrikam.example>')
+    line = decisions(caplog)[-1]
+    assert line.count(" rule=") == 1 and line.count(" reply=") == 1
+    assert 'rcpt=<%22x%20rule%3Daccept%20reply%3Daccept%22@fabrikam.example>' in line
+
+
+def test_slow_forward_lookups_stay_within_the_decision_deadline(make_session, dropping_dns_relay):
+    """Every AAAA query is dropped: without one deadline the PTR's name would wait its full timeout."""
+    resolver = dnscheck.make_resolver([dropping_dns_relay.nameserver_spec], timeout=5.0)
+    session = make_session(ptr_policy="fcrdns", resolver=resolver, decision_timeout=1.0, dns_timeout=5.0)
+    open_transaction(session, CONFIRMED, "user@example.com")
+    started = time.monotonic()
+    reply = session.recipient("<a@contoso.example>")
+    assert time.monotonic() - started < 3.0
+    assert (reply.code, reply.status) == (451, "4.4.3")
+    assert session.reverse.iprev is PtrStatus.TEMPERROR
+
+
+def test_slow_forward_lookups_do_not_block_a_ptr_under_the_exists_policy(make_session, dropping_dns_relay):
+    resolver = dnscheck.make_resolver([dropping_dns_relay.nameserver_spec], timeout=5.0)
+    session = make_session(resolver=resolver, decision_timeout=1.0, dns_timeout=5.0)
+    open_transaction(session, CONFIRMED, "user@example.com")
+    assert session.recipient("<a@contoso.example>") is None
+    assert session.reverse.iprev is PtrStatus.TEMPERROR
+
+
+def test_spf_takes_the_per_lookup_limit_not_the_whole_budget(silent_dns_server, monkeypatch):
+    """pyspf would give each lookup all of querytime; the gate holds it to lookup_timeout."""
+    resolver = dnscheck.make_resolver([silent_dns_server.nameserver_spec], timeout=0.3)
+    monkeypatch.setattr(dns.resolver, "default_resolver", resolver)
+    started = time.monotonic()
+    result = dnscheck.check_spf(
+        CONFIRMED, "user@example.com", "mail.example.com", dnscheck.Deadline(10), 0.3, 10.0
+    )
+    assert result.result == "temperror"
+    assert time.monotonic() - started < 5.0
+
+
+def test_spf_gets_no_time_once_the_deadline_has_passed(dns_server):
+    result = dnscheck.check_spf(CONFIRMED, "user@example.com", "mail.example.com", dnscheck.Deadline(0))
+    assert (result.result, result.explanation) == ("temperror", "decision deadline reached")
 
 
 def test_null_sender_is_checked_on_the_helo_identity(make_session):
@@ -224,7 +398,7 @@ def test_null_sender_is_checked_on_the_helo_identity(make_session):
     session.recipient("<a@contoso.example>")
     outcome = session.end_of_message("8MNO")
     assert outcome.reply is None
-    assert outcome.add_auth_results.endswith("spf=pass smtp.helo=mail.example.com")
+    assert outcome.add_auth_results.endswith("spf=pass smtp.helo=mail.example.com; dkim=none")
 
 
 @pytest.mark.parametrize(
@@ -234,6 +408,7 @@ def test_null_sender_is_checked_on_the_helo_identity(make_session):
         ("::ffff:198.51.100.10", {}, None),
         (NO_PTR, {"trusted": ["2001:db8:25::/48"]}, None),
         (NO_PTR, {}, "alice"),
+        ("localhost", {}, None),  # a local submission has no IP address
     ],
 )
 def test_exempt_clients_get_no_reply_from_the_gate(make_session, client, kwargs, auth):

@@ -8,9 +8,10 @@ import logging
 import logging.handlers
 import sys
 
+from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import parse_optin_text
+
 from . import __version__
 from .config import DEFAULT_CONFIG_PATH, ConfigError, load_config
-from .rules import parse_optin_text
 
 log = logging.getLogger("v6gate-gate")
 

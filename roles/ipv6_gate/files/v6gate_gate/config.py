@@ -6,7 +6,8 @@ import configparser
 import ipaddress
 from dataclasses import dataclass, field
 
-from .rules import PTR_POLICIES
+from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import PTR_POLICIES
+from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import parse_nameserver
 
 DEFAULT_CONFIG_PATH = "/etc/v6gate/ipv6-gate.conf"
 DEFAULT_SOCKET = "unix:/run/v6gate-gate/milter.sock"
@@ -28,8 +29,17 @@ class GateConfig:
     known_domains: tuple[str, ...] = ()
     dns_timeout: float = 5.0
     spf_timeout: float = 20.0
+    # One decision (RCPT: reverse DNS; end of data: SPF and DKIM) never takes longer, so Postfix's
+    # milter_command_timeout (30 s by default) is never what answers a client.
+    decision_timeout: float = 20.0
     milter_timeout: int = 600
     nameservers: tuple[str, ...] = field(default=())
+    dns_cache_size: int = 10000
+    # DKIM: a message is kept in memory for verification only up to this size; signatures tried per message.
+    max_message_bytes: int = 10485760
+    max_signatures: int = 5
+    # Headers kept per message for DKIM (a message with more is not verified).
+    max_headers: int = 1000
 
 
 def _split(value: str) -> list[str]:
@@ -65,8 +75,13 @@ def parse_config(text: str, source: str = "<config>") -> GateConfig:
         "known_domains",
         "dns_timeout",
         "spf_timeout",
+        "decision_timeout",
         "milter_timeout",
         "nameservers",
+        "dns_cache_size",
+        "max_message_bytes",
+        "max_signatures",
+        "max_headers",
     }
     unknown = sorted(set(section) - known)
     if unknown:
@@ -89,11 +104,37 @@ def parse_config(text: str, source: str = "<config>") -> GateConfig:
     try:
         dns_timeout = section.getfloat("dns_timeout", 5.0)
         spf_timeout = section.getfloat("spf_timeout", 20.0)
+        decision_timeout = section.getfloat("decision_timeout", 20.0)
         milter_timeout = section.getint("milter_timeout", 600)
+        limits = {
+            name: section.getint(name, default)
+            for name, default in (
+                ("dns_cache_size", 10000),
+                ("max_message_bytes", 10485760),
+                ("max_signatures", 5),
+                ("max_headers", 1000),
+            )
+        }
     except ValueError as exc:
         raise ConfigError(f"{source}: {exc}") from None
-    if not (0 < dns_timeout <= 60 and 0 < spf_timeout <= 120 and 0 < milter_timeout <= 3600):
-        raise ConfigError(f"{source}: timeouts out of range (dns 0-60 s, spf 0-120 s, milter 0-3600 s)")
+    if not (
+        0 < dns_timeout <= 60
+        and 0 < spf_timeout <= 120
+        and 0 < decision_timeout <= 60
+        and 0 < milter_timeout <= 3600
+    ):
+        raise ConfigError(
+            f"{source}: timeouts out of range (dns 0-60 s, spf 0-120 s, decision 0-60 s, milter 0-3600 s)"
+        )
+    for name, value in limits.items():
+        if value < 1:
+            raise ConfigError(f"{source}: {name} must be 1 or more, got {value}")
+    nameservers = tuple(_split(section.get("nameservers", "")))
+    for spec in nameservers:
+        try:
+            parse_nameserver(spec)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: nameservers: {exc}") from None
     socket = section.get("socket", DEFAULT_SOCKET).strip()
     if not _valid_socket(socket):
         raise ConfigError(
@@ -109,8 +150,10 @@ def parse_config(text: str, source: str = "<config>") -> GateConfig:
         known_domains=tuple(_split(section.get("known_domains", ""))),
         dns_timeout=dns_timeout,
         spf_timeout=spf_timeout,
+        decision_timeout=decision_timeout,
         milter_timeout=milter_timeout,
-        nameservers=tuple(_split(section.get("nameservers", ""))),
+        nameservers=nameservers,
+        **limits,
     )
 
 

@@ -1,19 +1,28 @@
-"""DNS work for the gate: reverse DNS (PTR, optionally forward-confirmed) and SPF, with hard time limits.
+"""DNS work for the gate: reverse DNS (PTR, optionally forward-confirmed), SPF and DKIM keys, each decision
+within one deadline.
 
-A lookup that fails temporarily (SERVFAIL, timeout, no reachable nameserver) is reported as such and
-never as "no record": the rules turn it into a 4xx of its own.
+A lookup that fails temporarily (SERVFAIL, timeout, no reachable nameserver, the deadline reached) is
+reported as such and never as "no record": the rules turn it into a 4xx of its own.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import time
 from dataclasses import dataclass
 
 import dns.exception
+import dns.name
+import dns.nameserver
 import dns.resolver
 import dns.reversename
-
-from .rules import PTR_POLICY_FCRDNS, PtrStatus, classify_ptr
+from ansible_collections.v6gate.mx.plugins.module_utils.dkim_verify import DkimKeyTemporaryError
+from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import (
+    PTR_POLICY_FCRDNS,
+    PtrStatus,
+    classify_ptr,
+)
+from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import parse_nameserver
 
 MAX_PTR_NAMES = 10  # a reverse name with more PTRs than this is not a mail server worth confirming fully
 
@@ -21,19 +30,32 @@ _ABSENT = (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer)
 _TEMPORARY = (dns.exception.Timeout, dns.resolver.NoNameservers, dns.resolver.LifetimeTimeout)
 
 
-def make_resolver(nameservers=(), timeout: float = 5.0) -> dns.resolver.Resolver:
-    """The system resolver (/etc/resolv.conf) or explicit ``host`` / ``host@port`` nameservers."""
+class Deadline:
+    """The time one decision may take, shared by all of its lookups."""
+
+    def __init__(self, seconds: float) -> None:
+        self.ends = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return self.ends - time.monotonic()
+
+    def lifetime(self, per_lookup: float) -> float:
+        """A lookup's time: its own limit, cut to what the decision has left (0 when nothing is left)."""
+        return max(0.0, min(per_lookup, self.remaining()))
+
+
+def make_resolver(nameservers=(), timeout: float = 5.0, cache_size: int = 10000) -> dns.resolver.Resolver:
+    """The system resolver (/etc/resolv.conf), or explicit nameservers in any form the modules accept
+    (``addr``, ``addr@port``, ``addr:port``, ``[v6]:port``). Answers are cached by their TTL, in an LRU
+    cache of ``cache_size`` entries, so a sender cannot grow the gate's memory by varying names."""
     resolver = dns.resolver.Resolver(configure=not nameservers)
     if nameservers:
-        resolver.nameservers = []
-        for spec in nameservers:
-            host, _, port = spec.partition("@")
-            resolver.nameservers.append(host)
-            if port:
-                resolver.port = int(port)
+        resolver.nameservers = [
+            dns.nameserver.Do53Nameserver(*parse_nameserver(spec)) for spec in nameservers
+        ]
     resolver.lifetime = timeout
     resolver.timeout = min(timeout, 2.0)
-    resolver.cache = dns.resolver.Cache(cleaning_interval=300)
+    resolver.cache = dns.resolver.LRUCache(cache_size)
     return resolver
 
 
@@ -45,25 +67,32 @@ class ReverseDns:
     confirmed_name: str | None = None
 
 
-def _lookup(resolver, name, rdtype) -> list | None:
-    """Records as text; [] when the name or type does not exist; None on a temporary failure."""
+def lookup(resolver, name, rdtype, deadline: Deadline, per_lookup: float) -> list | None:
+    """Records as text; [] when the name or type does not exist; None on a temporary failure, including
+    a deadline that has run out."""
+    lifetime = deadline.lifetime(per_lookup)
+    if lifetime <= 0:
+        return None
     try:
-        answer = resolver.resolve(name, rdtype, search=False)
+        answer = resolver.resolve(name, rdtype, search=False, lifetime=lifetime)
     except _ABSENT:
         return []
     except _TEMPORARY:
         return None
+    except (dns.name.NameTooLong, dns.name.EmptyLabel, dns.exception.SyntaxError):
+        return []  # a name that cannot exist in DNS
     return [rdata.to_text() for rdata in answer]
 
 
-def reverse_dns(resolver, address: str, policy: str) -> ReverseDns:
+def reverse_dns(resolver, address: str, policy: str, deadline: Deadline, per_lookup: float) -> ReverseDns:
     """Look up the PTR of ``address`` and resolve each name back (AAAA, or A for IPv4).
 
-    The forward lookups are always made, so the Authentication-Results ``iprev`` is honest; under the
-    ``exists`` policy their outcome (even a temporary failure) does not change the decision.
+    The forward lookups are made until one confirms, so the Authentication-Results ``iprev`` is honest;
+    under the ``exists`` policy their outcome (even a temporary failure) does not change the decision.
+    All of it stays within ``deadline``: names not reached in time count as temporary failures.
     """
     ip = ipaddress.ip_address(address)
-    targets = _lookup(resolver, dns.reversename.from_address(str(ip)), "PTR")
+    targets = lookup(resolver, dns.reversename.from_address(str(ip)), "PTR", deadline, per_lookup)
     if targets is None:
         return ReverseDns(PtrStatus.TEMPERROR, PtrStatus.TEMPERROR)
     names = tuple(t.rstrip(".").lower() for t in targets[:MAX_PTR_NAMES])
@@ -73,13 +102,40 @@ def reverse_dns(resolver, address: str, policy: str) -> ReverseDns:
     forward: dict[str, list | None] = {}
     confirmed = None
     for name in names:
-        forward[name] = _lookup(resolver, name + ".", rdtype)
-        if forward[name] and any(ipaddress.ip_address(a) == ip for a in forward[name]):
+        forward[name] = lookup(resolver, name + ".", rdtype, deadline, per_lookup)
+        if forward[name] and any(_same_address(a, ip) for a in forward[name]):
             confirmed = name
             break  # one confirming name is enough
     iprev = PtrStatus.PASS if confirmed else classify_ptr(address, names, forward)
     status = iprev if policy == PTR_POLICY_FCRDNS else classify_ptr(address, names)
     return ReverseDns(status, iprev, names, confirmed)
+
+
+def _same_address(text: str, ip) -> bool:
+    try:
+        return ipaddress.ip_address(text) == ip
+    except ValueError:
+        return False
+
+
+def dkim_key_lookup(resolver, deadline: Deadline, per_lookup: float):
+    """A key lookup for dkim_verify: the first TXT record's strings joined, None when there is none."""
+
+    def lookup_key(name: str) -> bytes | None:
+        lifetime = deadline.lifetime(per_lookup)
+        if lifetime <= 0:
+            raise DkimKeyTemporaryError("decision deadline reached before the key lookup")
+        try:
+            answer = resolver.resolve(name, "TXT", search=False, lifetime=lifetime)
+        except _ABSENT:
+            return None
+        except _TEMPORARY as error:
+            raise DkimKeyTemporaryError(f"key lookup {name}: {type(error).__name__}") from None
+        except (dns.name.NameTooLong, dns.name.EmptyLabel, dns.exception.SyntaxError):
+            return None
+        return b"".join(answer[0].strings)
+
+    return lookup_key
 
 
 @dataclass(frozen=True)
@@ -91,11 +147,18 @@ class SpfResult:
 
 
 def check_spf(
-    address: str, sender: str, helo: str, lookup_timeout: float = 5.0, total_timeout: float = 20.0
+    address: str,
+    sender: str,
+    helo: str,
+    deadline: Deadline,
+    lookup_timeout: float = 5.0,
+    total_timeout: float = 20.0,
 ) -> SpfResult:
     """RFC 7208 check_host() with pyspf: MAIL FROM, or the HELO identity for the null sender.
 
     pyspf resolves through dnspython's default resolver; the milter points that at its own resolver.
+    Each lookup gets at most ``lookup_timeout``, the whole evaluation at most ``total_timeout`` and never
+    more than the decision has left.
     """
     import spf  # imported here so the rest of the package (and its tests) need no pyspf
 
@@ -110,6 +173,12 @@ def check_spf(
         sender = f"postmaster@{helo}" if helo else ""
     if not domain:
         return SpfResult("none", identity, domain or "unknown", "no domain to check")
-    query = spf.query(i=address, s=sender, h=helo or domain, timeout=lookup_timeout, querytime=total_timeout)
+    budget = deadline.lifetime(total_timeout)
+    if budget <= 0:
+        return SpfResult("temperror", identity, domain.lower(), "decision deadline reached")
+    query = spf.query(i=address, s=sender, h=helo or domain, timeout=lookup_timeout, querytime=budget)
+    # pyspf replaces the per-lookup limit by querytime when both are given; each lookup then takes
+    # min(its own limit, what is left of querytime), as RFC 7208 section 4.6.4 intends.
+    query.timeout = lookup_timeout
     result, _code, explanation = query.check()
     return SpfResult(str(result).lower(), identity, domain.lower(), str(explanation))

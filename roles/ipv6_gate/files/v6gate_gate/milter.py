@@ -11,10 +11,10 @@ import logging
 
 import dns.resolver
 import Milter
+from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import OptInList, gate_error_reply
 
 from . import __version__
 from .config import GateConfig
-from .rules import OptInList, gate_error_reply
 from .session import Checks, GateSession
 
 log = logging.getLogger("v6gate-gate")
@@ -95,8 +95,7 @@ class GateMilter(Milter.Base):
     @_fail_closed
     def connect(self, hostname, family, hostaddr):
         address = hostaddr[0] if isinstance(hostaddr, tuple) and hostaddr else str(hostaddr)
-        if not self.session.connect(address):
-            return Milter.ACCEPT  # not our client: no further callbacks for this connection
+        self.session.connect(address)  # exempt clients stay attached: their headers are cleaned too
         return Milter.CONTINUE
 
     @_no_reply
@@ -105,8 +104,7 @@ class GateMilter(Milter.Base):
 
     @_fail_closed
     def envfrom(self, sender, *esmtp_params):
-        if not self.session.mail_from(sender, self.getsymval("{auth_authen}")):
-            return Milter.ACCEPT  # this transaction is exempt (SASL-authenticated)
+        self.session.mail_from(sender, self.getsymval("{auth_authen}"))
         return Milter.CONTINUE
 
     @_fail_closed
@@ -118,12 +116,17 @@ class GateMilter(Milter.Base):
         self.session.header(name, value)
 
     @_fail_closed
+    def body(self, chunk):
+        self.session.body(chunk)  # kept only while a signature is to be verified, up to max_message_bytes
+        return Milter.CONTINUE
+
+    @_fail_closed
     def eom(self):
         outcome = self.session.end_of_message(self.getsymval("i"))
         if outcome.reply is not None:
             return self._reply(outcome.reply)
-        for index in outcome.delete_auth_results:  # highest index first, so the others do not shift
-            self.chgheader("Authentication-Results", index, "")
+        for name, index in outcome.delete_auth_results:  # highest index first, so the others do not shift
+            self.chgheader(name, index, "")
         if outcome.add_auth_results:
             self.addheader("Authentication-Results", outcome.add_auth_results, 0)
         return Milter.ACCEPT

@@ -1,19 +1,22 @@
 """One SMTP session as the gate sees it, free of any milter library so it can be tested directly.
 
-The milter glue feeds events in (connect, MAIL FROM, RCPT TO, headers, end of message) and carries the
-answers out (a Reply or None, header edits). DNS and SPF are reached through a ``Checks`` object that tests
-may point at a real test nameserver.
+The milter glue feeds events in (connect, MAIL FROM, RCPT TO, headers, body, end of message) and carries
+the answers out (a Reply or None, header edits). DNS, SPF and DKIM keys are reached through a ``Checks``
+object that tests may point at a real test nameserver.
+
+Trust: no decision and no result we write is ever read from a header. Every Authentication-Results that
+could be taken as ours is removed, for every client; DKIM is verified here, with dkimpy.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 
-from . import authres, dnscheck
-from .config import GateConfig
-from .rules import (
+from ansible_collections.v6gate.mx.plugins.module_utils import authres, dkim_verify
+from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import (
     PtrStatus,
     Reply,
     check_authentication,
@@ -23,7 +26,11 @@ from .rules import (
     normalize_ipv6,
 )
 
+from . import dnscheck
+from .config import GateConfig
+
 AUTH_RESULTS = "authentication-results"
+DKIM_SIGNATURE = "dkim-signature"
 NO_QUEUE_ID = "NOQUEUE"  # Postfix's word for "no queue file yet"; RCPT-time decisions come before one
 
 IPREV_RESULT = {
@@ -33,19 +40,40 @@ IPREV_RESULT = {
     PtrStatus.TEMPERROR: "temperror",
 }
 
+# Log values a sender chose (addresses, HELO) keep only characters that cannot start a new field.
+_LOG_UNSAFE = re.compile(r"[^A-Za-z0-9@.<>_+\-:\[\]/]")
+
+
+def log_value(text: str) -> str:
+    """``text`` with every character that could fake a log field (space, quote, =, control) %-escaped."""
+    return _LOG_UNSAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode("utf-8", "replace")), text)
+
 
 class Checks:
     """The network-facing checks, bound to one resolver and time limits."""
 
     def __init__(self, config: GateConfig, resolver=None) -> None:
         self.config = config
-        self.resolver = resolver or dnscheck.make_resolver(config.nameservers, config.dns_timeout)
+        self.resolver = resolver or dnscheck.make_resolver(
+            config.nameservers, config.dns_timeout, config.dns_cache_size
+        )
 
-    def reverse_dns(self, address: str) -> dnscheck.ReverseDns:
-        return dnscheck.reverse_dns(self.resolver, address, self.config.ptr_policy)
+    def deadline(self) -> dnscheck.Deadline:
+        return dnscheck.Deadline(self.config.decision_timeout)
 
-    def spf(self, address: str, sender: str, helo: str) -> dnscheck.SpfResult:
-        return dnscheck.check_spf(address, sender, helo, self.config.dns_timeout, self.config.spf_timeout)
+    def reverse_dns(self, address: str, deadline: dnscheck.Deadline) -> dnscheck.ReverseDns:
+        return dnscheck.reverse_dns(
+            self.resolver, address, self.config.ptr_policy, deadline, self.config.dns_timeout
+        )
+
+    def spf(self, address: str, sender: str, helo: str, deadline: dnscheck.Deadline) -> dnscheck.SpfResult:
+        return dnscheck.check_spf(
+            address, sender, helo, deadline, self.config.dns_timeout, self.config.spf_timeout
+        )
+
+    def dkim(self, message: bytes, deadline: dnscheck.Deadline) -> list[dkim_verify.SignatureResult]:
+        lookup_key = dnscheck.dkim_key_lookup(self.resolver, deadline, self.config.dns_timeout)
+        return dkim_verify.verify_signatures(message, lookup_key, self.config.max_signatures)
 
 
 @dataclass
@@ -53,14 +81,8 @@ class EndOfMessage:
     """What the milter must do at end of data."""
 
     reply: Reply | None  # None: let the message through
-    delete_auth_results: list[int] = field(default_factory=list)  # 1-based indexes, highest first
+    delete_auth_results: list[tuple[str, int]] = field(default_factory=list)  # (name, index), highest first
     add_auth_results: str | None = None
-
-
-@dataclass
-class _Header:
-    index: int  # 1-based among Authentication-Results headers, as the milter protocol counts them
-    value: str
 
 
 class GateSession:
@@ -80,26 +102,39 @@ class GateSession:
     # ------------------------------------------------------------------------------------ events
 
     def connect(self, address: str) -> bool:
-        """Returns False when the connection is outside the gate (IPv4, trusted network)."""
-        self.client_text = address
-        subject = is_subject_to_gate(address, False, self.config.trusted_networks)
+        """Returns whether the rules apply to this connection (not IPv4, not a trusted network).
+
+        Every connection stays attached either way: forged Authentication-Results are removed for all.
+        """
+        self.client_text = log_value(address or "unknown")
+        try:
+            subject = is_subject_to_gate(address, False, self.config.trusted_networks)
+        except ValueError:  # not an IP address at all (a local submission has none)
+            subject = False
         self.client = normalize_ipv6(address) if subject else None
         if not subject:
-            reason = "ipv4" if normalize_ipv6(address) is None else "trusted-network"
-            self.log.info("exempt client=%s reason=%s", address, reason)
+            try:
+                reason = "ipv4" if normalize_ipv6(address) is None else "trusted-network"
+            except ValueError:
+                reason = "no-ip-address"
+            self.log.info("exempt client=%s reason=%s", self.client_text, reason)
         return subject
 
     def hello(self, name: str) -> None:
         self.helo = name or ""
 
     def mail_from(self, sender: str, authenticated_as: str | None) -> bool:
-        """Start a transaction. Returns False when this transaction is exempt (SASL-authenticated)."""
+        """Start a transaction. Returns whether the rules apply to it (False: exempt, headers still cleaned)."""
         self._new_transaction()
         self.sender = sender or ""
+        # Mail from our own users is signed, not verified; everything else gets our DKIM results.
+        self.verify_dkim = not authenticated_as
         if self.client is None:
             return False
         if authenticated_as:
-            self.log.info("exempt client=%s reason=authenticated user=%s", self.client, authenticated_as)
+            self.log.info(
+                "exempt client=%s reason=authenticated user=%s", self.client, log_value(authenticated_as)
+            )
             return False
         self.gated = True
         return True
@@ -112,7 +147,7 @@ class GateSession:
         reply = check_recipient_domain(recipient, self.optin, self.config.known_domains)
         if reply is None:
             if self.reverse is None:
-                self.reverse = self.checks.reverse_dns(self.client)
+                self.reverse = self.checks.reverse_dns(self.client, self.checks.deadline())
             reply = check_reverse_dns(self.client, self.reverse.status, self.config.ptr_policy)
         if reply is None:
             self.accepted_recipients.append(recipient)
@@ -121,85 +156,99 @@ class GateSession:
         return reply
 
     def header(self, name: str, value: str) -> None:
-        if not self.gated or name.lower() != AUTH_RESULTS:
+        key = name.strip().lower()
+        if key == AUTH_RESULTS:
+            index = self._seen_by_name[name] = self._seen_by_name.get(name, 0) + 1
+            if authres.claims_authserv_id(value, self.config.authserv_id):
+                self.claimed_auth_results.append((name, index))
+        if not self.verify_dkim or self._too_large:
             return
-        self._auth_results_seen += 1
-        self.auth_results.append(_Header(self._auth_results_seen, value))
+        self.signed = self.signed or key == DKIM_SIGNATURE
+        raw = name.encode("utf-8", "surrogateescape") + b": " + value.encode("utf-8", "surrogateescape")
+        self._size += len(raw) + 2
+        if len(self.headers) >= self.config.max_headers or self._size > self.config.max_message_bytes:
+            self._too_large = True
+            self.headers.clear()
+            return
+        self.headers.append(raw)
+
+    def wants_body(self) -> bool:
+        """Only a signed message that is verified here is kept; Postfix may skip the rest of the body."""
+        return self.verify_dkim and self.signed and not self._too_large
+
+    def body(self, chunk: bytes) -> None:
+        if not self.wants_body():
+            return
+        self._size += len(chunk)
+        if self._size > self.config.max_message_bytes:
+            self._too_large = True
+            self.body_chunks.clear()
+            return
+        self.body_chunks.append(chunk)
 
     def end_of_message(self, queue_id: str | None) -> EndOfMessage:
-        """Rule 3, our Authentication-Results, and removal of results that falsely claim our authserv-id."""
-        if not self.gated:
-            return EndOfMessage(None)
+        """Rule 3, our Authentication-Results, and removal of every header that claims our authserv-id."""
+        removals = sorted(self.claimed_auth_results, key=lambda item: item[1], reverse=True)
+        if not self.verify_dkim:
+            return EndOfMessage(None, removals)
         started = time.monotonic()
-        dkim_pass, dkim_note, untrusted = self._dkim_verdict()
-        spf_result = self.checks.spf(self.client, self.sender, self.helo)
+        deadline = self.checks.deadline()
+        spf_result = self.checks.spf(self.client, self.sender, self.helo, deadline) if self.gated else None
+        signatures = self._verify_signatures(deadline)
+        ours = self._our_auth_results(spf_result, signatures)
+        if not self.gated:
+            return EndOfMessage(None, removals, ours)
+        dkim_pass = dkim_verify.any_pass(signatures)
         reply = check_authentication(self.client, spf_result.result == "pass", dkim_pass)
-        ours = self._our_auth_results(spf_result)
         details = (
             f"iprev={IPREV_RESULT[self.reverse.iprev] if self.reverse else 'none'} "
-            f"spf={spf_result.result} dkim={dkim_note}"
+            f"spf={spf_result.result} dkim={_dkim_summary(signatures, self._too_large)}"
         )
-        if untrusted:
-            details += f" removed_forged_auth_results={len(untrusted)}"
+        if removals:
+            details += f" removed_auth_results={len(removals)}"
         self._log_decision(queue_id, reply.rule if reply else "accept", reply, started, extra=details)
         if reply is not None:
             return EndOfMessage(reply)  # a rejected message is not edited
-        return EndOfMessage(None, sorted(untrusted, reverse=True), ours)
+        return EndOfMessage(None, removals, ours)
 
     # ---------------------------------------------------------------------------------- helpers
 
     def _new_transaction(self) -> None:
         self.gated = False
+        self.verify_dkim = False
         self.sender = ""
         self.accepted_recipients: list[str] = []
-        self.auth_results: list[_Header] = []
-        self._auth_results_seen = 0
+        self.claimed_auth_results: list[tuple[str, int]] = []
+        self._seen_by_name: dict[str, int] = {}
+        self.headers: list[bytes] = []
+        self.body_chunks: list[bytes] = []
+        self.signed = False
+        self._size = 0
+        self._too_large = False
 
-    def _dkim_verdict(self) -> tuple[bool, str, list[int]]:
-        """DKIM as OpenDKIM found it, read from the one Authentication-Results it adds with our id.
+    def _verify_signatures(self, deadline) -> list[dkim_verify.SignatureResult]:
+        if self._too_large:
+            return [dkim_verify.SignatureResult(dkim_verify.NEUTRAL, reason="message too large to verify")]
+        if not self.signed:
+            return []
+        message = b"\r\n".join(self.headers) + b"\r\n\r\n" + b"".join(self.body_chunks)
+        message = message.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        return self.checks.dkim(message, deadline)
 
-        OpenDKIM runs before the gate, adds exactly one header (AlwaysAddARHeader) and removes headers that
-        claim our authserv-id for DKIM. Anything else claiming our id is forged: it is removed, never read.
-        If more than one header with our id carries DKIM results, none is trusted.
-        """
-        ours = self.config.authserv_id.lower()
-        dkim_headers: list[tuple[_Header, authres.AuthResults]] = []
-        untrusted: list[int] = []
-        for header in self.auth_results:
-            if authres.authserv_id_of(header.value) != ours:
-                continue
-            try:
-                parsed = authres.parse_authentication_results(header.value)
-            except authres.AuthResParseError:
-                untrusted.append(header.index)
-                continue
-            if "dkim" in parsed.methods():
-                dkim_headers.append((header, parsed))
-            else:
-                untrusted.append(header.index)
-        if not dkim_headers:
-            self.log.warning(
-                "no DKIM verdict from OpenDKIM for client=%s (is it attached before the gate?)", self.client
-            )
-            return False, "unknown", untrusted
-        if len(dkim_headers) > 1:
-            self.log.warning(
-                "%d Authentication-Results claim %s with DKIM results; trusting none", len(dkim_headers), ours
-            )
-            untrusted.extend(h.index for h, _ in dkim_headers)
-            return False, "untrusted", untrusted
-        results = [r for r in dkim_headers[0][1].results if r.method == "dkim"]
-        passed = any(r.result == "pass" for r in results)
-        return passed, "pass" if passed else (results[0].result if results else "none"), untrusted
-
-    def _our_auth_results(self, spf_result: dnscheck.SpfResult) -> str:
+    def _our_auth_results(self, spf_result, signatures) -> str:
         results = []
-        if self.reverse is not None:
+        if self.gated and self.reverse is not None:
             comment = self.reverse.confirmed_name or (self.reverse.names[0] if self.reverse.names else "")
             iprev = IPREV_RESULT[self.reverse.iprev]
             results.append(("iprev", iprev, [("policy.iprev", self.client)], comment))
-        prop = "smtp.mailfrom" if spf_result.identity == "mailfrom" else "smtp.helo"
-        results.append(("spf", spf_result.result, [(prop, spf_result.domain)], ""))
+        if spf_result is not None:
+            prop = "smtp.mailfrom" if spf_result.identity == "mailfrom" else "smtp.helo"
+            results.append(("spf", spf_result.result, [(prop, spf_result.domain)], ""))
+        for signature in signatures:
+            properties = [("header.d", signature.domain), ("header.s", signature.selector)]
+            results.append(("dkim", signature.result, [p for p in properties if p[1]], signature.reason))
+        if not signatures:
+            results.append(("dkim", "none", [], ""))
         return authres.format_authentication_results(self.config.authserv_id, results)
 
     def _log_decision(
@@ -213,11 +262,26 @@ class GateSession:
     ) -> None:
         """One line per decision; took_ms is the gate's own time for it (DNS included), without transport."""
         took_ms = (time.monotonic() - started) * 1000
-        line = f"decision queue_id={queue_id or NO_QUEUE_ID} client={self.client} rule={rule}"
+        line = f"decision queue_id={log_value(queue_id or NO_QUEUE_ID)} client={self.client} rule={rule}"
         if recipient is not None:
-            line += f" rcpt={recipient}"
-        line += f' reply="{reply if reply else "accept"}"'
+            line += f" rcpt={log_value(recipient)}"
+        line += f' reply="{_quoted(str(reply)) if reply else "accept"}"'
         if extra:
             line += " " + extra
         line += f" took_ms={took_ms:.1f}"
         self.log.info("%s", line)
+
+
+def _quoted(text: str) -> str:
+    """Text for inside a quoted log field: no quote, backslash or control character can end it early."""
+    return "".join(ch if ch.isprintable() and ch not in '"\\' else f"%{ord(ch):02X}" for ch in text)
+
+
+def _dkim_summary(signatures, too_large: bool) -> str:
+    if too_large:
+        return "too-large"
+    if not signatures:
+        return "none"
+    if dkim_verify.any_pass(signatures):
+        return "pass"
+    return signatures[0].result
