@@ -75,7 +75,8 @@ def open_transaction(session, client, sender, helo="mail.example.com", auth=None
 def dkim_signed(headers=HEADERS, body=BODY, domain=b"example.com", selector=b"sel2048", **options):
     """The DKIM-Signature dkimpy writes for this message, as (name, value) the way a milter gets it."""
     message = b"".join(f"{n}: {v}\r\n".encode() for n, v in headers) + b"\r\n" + body
-    line = dkim.sign(message, selector, domain, RSA2048, include_headers=[b"from", b"to", b"subject"], **options)
+    signed_headers = [b"from", b"to", b"subject"]
+    line = dkim.sign(message, selector, domain, RSA2048, include_headers=signed_headers, **options)
     name, _, value = line.decode().partition(":")
     return (name, value.strip())
 

@@ -124,7 +124,7 @@ class GateSession:
         self.helo = name or ""
 
     def mail_from(self, sender: str, authenticated_as: str | None) -> bool:
-        """Start a transaction. Returns whether the rules apply to it (False: exempt, headers still cleaned)."""
+        """Start a transaction. Returns whether the rules apply to it (if not, headers are still cleaned)."""
         self._new_transaction()
         self.sender = sender or ""
         # Mail from our own users is signed, not verified; everything else gets our DKIM results.

@@ -96,7 +96,8 @@ def test_only_max_signatures_are_tried_and_any_valid_one_passes(lookup):
 @pytest.mark.parametrize(
     "header",
     [
-        b"DKIM-Signature: v=1; d=example.com; d=evil.example; s=sel2048; h=from; bh=A; b=A\r\n",  # duplicate tag
+        # a duplicate tag
+        b"DKIM-Signature: v=1; d=example.com; d=evil.example; s=sel2048; h=from; bh=A; b=A\r\n",
         b"DKIM-Signature: garbage without tags\r\n",
         b"DKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=sel2048; h=from; bh=!!; b=!!\r\n",
         b"DKIM-Signature: v=1; a=rsa-sha256; d=..; s=\xff\xfe; h=from; bh=AAAA; b=AAAA\r\n",
