@@ -241,6 +241,7 @@ POSTFIX_LIVE_FILES = tuple(
     f"/etc/postfix/{name}"
     for name in ("main.cf", "master.cf", "client_class.cidr", "milter_maps.cidr", "transport")
 )
+OPENDKIM_LIVE_FILES = ("/etc/opendkim.conf", "/etc/opendkim/KeyTable", "/etc/opendkim/SigningTable")
 SPF_LIVE_FILES = tuple(f"/etc/postfix-policyd-spf-python/policyd-spf-{family}.conf" for family in FAMILIES)
 BAD_VALUES = {
     # Passes the argument spec (a list of strings) but is no network: only
@@ -270,6 +271,17 @@ BAD_VALUES = {
         "postfix_sasl_users: every account needs",
         "postfix",
         POSTFIX_LIVE_FILES,
+    ),
+    # Only Postfix's check can refuse it, and it comes last: the OpenDKIM change in the same run must
+    # not have gone live either (playbooks/mx.yml checks every candidate before any role installs).
+    "postfix-refuses-after-an-opendkim-change": (
+        {
+            "opendkim_oversign_headers": ["From", "Subject"],
+            "postfix_ipv6_trusted_networks": ["2001:db8::/129"],
+        },
+        "bad mask length",
+        "all",
+        POSTFIX_LIVE_FILES + OPENDKIM_LIVE_FILES,
     ),
     # policyd-spf itself would silently ignore it; the role's checker refuses it.
     "bad-spf-skip-network": (
