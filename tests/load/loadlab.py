@@ -68,7 +68,8 @@ for sub in ("new", "cur"):
             out["smtp_source"] += 1
         else:
             out["ids"].append(int(match.group(1)))
-        ours = [h for h in head.split(b"\n") if h.lower().startswith(ar_prefix)]
+        unfolded = head.replace(b"\n\t", b" ").replace(b"\n ", b" ")
+        ours = [h for h in unfolded.split(b"\n") if h.lower().startswith(ar_prefix)]
         dkim = any(b"dkim=pass" in h for h in ours)
         gate = [h for h in ours if b"iprev=" in h]
         out["dkim_ar"] += dkim  # every load message is signed and verifies
@@ -382,9 +383,12 @@ class LoadLab:
             saved = json.dumps(values)
             self.sh(self.mx, f"install -d /var/lib/v6gate && cat > {SAVED_MODE_C}", stdin=saved)
         deployed = json.loads(saved)
-        if not deployed["smtpd_milter_maps"]:
-            raise RuntimeError("the converged MX has no smtpd_milter_maps: the gate is not wired in")
+        gate = f"unix:{GATE_SOCKET}"
+        if gate not in deployed["smtpd_milters"]:
+            raise RuntimeError("the converged MX has no gate in smtpd_milters: the gate is not wired in")
         values = dict(deployed)
+        # With the gate, OpenDKIM only signs and the gate verifies; without it, OpenDKIM verifies.
+        opendkim_mode = "s"
         if mode == "a":
             values.update(
                 smtpd_milters="",
@@ -395,12 +399,24 @@ class LoadLab:
             )
         elif mode == "b":
             ipv6 = [r for r in deployed["anonymous_ipv6"].split(", ") if r and r != "permit"]
+            without_gate = {
+                name: ", ".join(m for m in deployed[name].split(", ") if m and m != gate)
+                for name in ("smtpd_milters", "non_smtpd_milters")
+            }
             values.update(
+                without_gate,
                 smtpd_milter_maps="",
                 anonymous_ipv6=", ".join(ipv6 if SPF_POLICY_IPV6 in ipv6 else [*ipv6, SPF_POLICY_IPV6]),
             )
+            opendkim_mode = "sv"
         elif mode != "c":
             raise ValueError(mode)
+        self.sh(
+            self.mx,
+            f"grep -qx 'Mode  *{opendkim_mode}' /etc/opendkim.conf || "
+            f"{{ sed -i 's/^Mode .*/Mode                    {opendkim_mode}/' /etc/opendkim.conf "
+            "&& systemctl restart opendkim; }",
+        )
         assignments = [f"{name}={value}" for name, value in values.items()]
         self.sh(self.mx, shlex.join(["postconf", "-e", *assignments]) + " && postfix check && postfix reload")
         time.sleep(1)
