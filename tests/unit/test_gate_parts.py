@@ -79,3 +79,11 @@ def test_each_nameserver_keeps_its_own_port(spec, address, port):
 def test_the_dns_cache_is_bounded():
     resolver = dnscheck.make_resolver(["192.0.2.53"], cache_size=7)
     assert resolver.cache.max_size == 7
+
+
+def test_ports_survive_on_dnspython_before_2_4(monkeypatch):
+    """Debian 12 ships dnspython 2.3, which has no dns.nameserver: ports go in nameserver_ports."""
+    monkeypatch.setattr(dnscheck, "Do53Nameserver", None)
+    resolver = dnscheck.make_resolver(["[::1]:5353", "192.0.2.53"])
+    assert resolver.nameservers == ["::1", "192.0.2.53"]
+    assert resolver.nameserver_ports == {"::1": 5353, "192.0.2.53": 53}

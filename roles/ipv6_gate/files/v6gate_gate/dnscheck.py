@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import dns.exception
 import dns.name
-import dns.nameserver
 import dns.resolver
 import dns.reversename
 from ansible_collections.v6gate.mx.plugins.module_utils.dkim_verify import DkimKeyTemporaryError
@@ -23,6 +22,11 @@ from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import (
     classify_ptr,
 )
 from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import parse_nameserver
+
+try:
+    from dns.nameserver import Do53Nameserver
+except ImportError:  # dnspython before 2.4, as in Debian 12
+    Do53Nameserver = None
 
 MAX_PTR_NAMES = 10  # a reverse name with more PTRs than this is not a mail server worth confirming fully
 
@@ -50,9 +54,12 @@ def make_resolver(nameservers=(), timeout: float = 5.0, cache_size: int = 10000)
     cache of ``cache_size`` entries, so a sender cannot grow the gate's memory by varying names."""
     resolver = dns.resolver.Resolver(configure=not nameservers)
     if nameservers:
-        resolver.nameservers = [
-            dns.nameserver.Do53Nameserver(*parse_nameserver(spec)) for spec in nameservers
-        ]
+        servers = [parse_nameserver(spec) for spec in nameservers]
+        if Do53Nameserver is None:  # dnspython before 2.4 (Debian 12): ports per address
+            resolver.nameservers = [address for address, _port in servers]
+            resolver.nameserver_ports = dict(servers)
+        else:
+            resolver.nameservers = [Do53Nameserver(*server) for server in servers]
     resolver.lifetime = timeout
     resolver.timeout = min(timeout, 2.0)
     resolver.cache = dns.resolver.LRUCache(cache_size)
