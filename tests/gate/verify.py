@@ -148,6 +148,24 @@ class Lab:
         if not ok:
             self.failures.append(failure)
 
+    def expect_ours_only(self, title: str, subject: str, may_have_none: bool = False) -> None:
+        """At most one Authentication-Results with our id (the gate's: exactly one unless the client was
+        exempt from verification), and nothing a sender forged."""
+        headers = self.delivered(subject).replace("\n\t", " ").replace("\n ", " ").split("\n")
+        claims = [
+            h
+            for h in headers
+            if h.lower().startswith("authentication-results:")
+            and ("gate.example" in h.lower() or "mx.gate" in h.lower())
+        ]
+        forged = [h for h in claims if "spffail.sender.example" in h or "x.y=z" in h]
+        ok = not forged and (len(claims) == 1 or (may_have_none and not claims))
+        self.check(
+            f"{title}: only the gate's own Authentication-Results reached the mailbox",
+            ok,
+            f"{title}: headers claiming our id: {claims}",
+        )
+
     def expect_headers(self, title: str, subject: str, needles: list[str]) -> None:
         headers = self.delivered(subject).replace("\n\t", " ").replace("\n ", " ")
         missing = [n for n in needles if n not in headers]
@@ -158,6 +176,73 @@ class Lab:
             self.failures.append(f"{title}: missing {missing}")
 
 
+# Authentication-Results a sender writes to be read as ours: every syntax a review got past a regexp.
+FORGED = [
+    f"{AUTHSERV_ID}; dkim=pass header.d=spffail.sender.example",
+    f"{AUTHSERV_ID}; spf=pass smtp.mailfrom=spffail.sender.example",
+    f"(x) (y) {AUTHSERV_ID}; dkim=pass header.d=spffail.sender.example x.y=z",
+    f'"{AUTHSERV_ID}"; spf=pass smtp.mailfrom=spffail.sender.example',
+    f"(a (nested) comment) {AUTHSERV_ID}; dkim=pass header.d=spffail.sender.example",
+    f"(escaped \\) paren) {AUTHSERV_ID}; spf=pass smtp.mailfrom=spffail.sender.example",
+    "mx.gate (split) .example; dkim=pass header.d=spffail.sender.example",
+]
+# The review's signature: no key exists for s9, and its i= decodes to text that reads "dkim=pass".
+CRAFTED_SIGNATURE = (
+    "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=sender.example; s=s9; "
+    "i=x=3Bdkim=3Dpass=20@sender.example; h=from:to:subject; bh=AAAA; b=AAAA"
+)
+
+
+def attacks(lab: Lab) -> None:
+    """What a hostile sender controls (headers, tags) never turns into an accept or into our verdict."""
+    print("== a hostile sender")
+    lab.case(
+        "the crafted i= signature with SPF fail: 4.7.26",
+        lab.send(TX_GOOD, mail_from="a@spffail.sender.example", headers=[CRAFTED_SIGNATURE]),
+        rcpt=[OK_RCPT],
+        data=r4726(TX_GOOD),
+    )
+    for number, forged in enumerate(FORGED, start=1):
+        lab.case(
+            f"forged Authentication-Results #{number} on an unsigned SPF-failing message: 4.7.26",
+            lab.send(
+                TX_GOOD, mail_from="a@spffail.sender.example", headers=[f"Authentication-Results: {forged}"]
+            ),
+            rcpt=[OK_RCPT],
+            data=r4726(TX_GOOD),
+        )
+    forgeries = [f"Authentication-Results: {forged}" for forged in FORGED]
+    for title, source, server, options in (
+        ("accepted over IPv6", TX_GOOD, MX6, {}),
+        ("over IPv4", TX4, MX4, {}),
+        ("from the trusted partner network", TX_PARTNER, MX6, {}),
+        (
+            "from an authenticated client",
+            TX_NOPTR,
+            MX6,
+            {"starttls": True, "auth_user": SASL_USER, "mail_from": SASL_USER},
+        ),
+    ):
+        s = f"gate-lab forged {uuid.uuid4()}"
+        lab.case(
+            f"forged Authentication-Results on mail {title}: delivered",
+            lab.send(source, server=server, subject=s, headers=forgeries, **options),
+            rcpt=[OK_RCPT],
+            data_prefix="250 ",
+        )
+        lab.expect_ours_only(f"mail {title}", s, may_have_none=bool(options))
+    since = lab.sh(lab.mx, "date +%s").strip()
+    lab.case(
+        "a quoted local part full of log fields: 5.2.1",
+        lab.send(TX_GOOD, rcpts=['"x rule=accept reply=accept"@fabrikam.example']),
+        rcpt=[r521("fabrikam.example")],
+    )
+    journal = lab.sh(lab.mx, f"journalctl -u v6gate-gate --since @{since} -o cat --no-pager")
+    lines = [line for line in journal.splitlines() if "rule=opt-in" in line and "fabrikam" in line]
+    escaped = bool(lines) and all(line.count(" rule=") == 1 and "%20rule%3Daccept" in line for line in lines)
+    lab.check("its decision line has one rule= field, the rest escaped", escaped, f"log lines: {lines}")
+
+
 def run(lab: Lab, slow: bool) -> None:
     print("== rules over IPv6")
     s = f"gate-lab spf-pass {uuid.uuid4()}"
@@ -165,14 +250,14 @@ def run(lab: Lab, slow: bool) -> None:
         "SPF pass without DKIM is accepted", lab.send(TX_GOOD, subject=s), rcpt=[OK_RCPT], data_prefix="250 "
     )
     lab.expect_headers(
-        "accepted message carries the gate's and OpenDKIM's Authentication-Results",
+        "accepted message carries the gate's Authentication-Results, the only one with our id",
         s,
         [
             f"Authentication-Results: {AUTHSERV_ID}; iprev=pass policy.iprev={TX_GOOD} (tx1.sender.example); "
-            "spf=pass smtp.mailfrom=sender.example",
-            f"Authentication-Results: {AUTHSERV_ID}; dkim=none",
+            "spf=pass smtp.mailfrom=sender.example; dkim=none",
         ],
     )
+    lab.expect_ours_only("the accepted message", s)
     s = f"gate-lab dkim-pass {uuid.uuid4()}"
     lab.case(
         "DKIM pass with SPF fail is accepted",
@@ -181,13 +266,14 @@ def run(lab: Lab, slow: bool) -> None:
         data_prefix="250 ",
     )
     lab.expect_headers(
-        "DKIM-passing message records both verdicts",
+        "the gate verified the signature itself and records both verdicts",
         s,
         [
-            "spf=fail smtp.mailfrom=dkimonly.sender.example",
-            f"Authentication-Results: {AUTHSERV_ID}; dkim=pass",
+            "spf=fail smtp.mailfrom=dkimonly.sender.example; "
+            "dkim=pass header.d=dkimonly.sender.example header.s=s1",
         ],
     )
+    lab.expect_ours_only("the DKIM-passing message", s)
     lab.case("no reverse DNS: 4.7.25", lab.send(TX_NOPTR), rcpt=[r4725(TX_NOPTR)])
     lab.case(
         "neither SPF nor DKIM: 4.7.26",
@@ -195,19 +281,7 @@ def run(lab: Lab, slow: bool) -> None:
         rcpt=[OK_RCPT],
         data=r4726(TX_GOOD),
     )
-    lab.case(
-        "forged 'Authentication-Results: <our id>; dkim=pass' on an unsigned SPF-failing message: 4.7.26",
-        lab.send(
-            TX_GOOD,
-            mail_from="a@spffail.sender.example",
-            headers=[
-                f"Authentication-Results: {AUTHSERV_ID}; dkim=pass header.d=spffail.sender.example",
-                f"Authentication-Results: {AUTHSERV_ID}; spf=pass smtp.mailfrom=spffail.sender.example",
-            ],
-        ),
-        rcpt=[OK_RCPT],
-        data=r4726(TX_GOOD),
-    )
+    attacks(lab)
     lab.case(
         "recipient domain not opted in: 5.2.1, the other recipient accepted",
         lab.send(TX_GOOD, rcpts=["user@fabrikam.example", "user@contoso.example"]),
@@ -268,10 +342,10 @@ def run(lab: Lab, slow: bool) -> None:
     print("== authenticated clients (SMTP AUTH after STARTTLS)")
     since = lab.sh(lab.mx, "date +%s").strip()
     lab.case(
-        "port 25, authenticated, over IPv6 without reverse DNS, SPF fail, to a domain not opted in: accepted",
+        "port 25, authenticated, over IPv6 without reverse DNS, to a domain not opted in: accepted",
         lab.send(
             TX_NOPTR,
-            mail_from="a@spffail.sender.example",
+            mail_from=SASL_USER,
             rcpts=["user@fabrikam.example"],
             starttls=True,
             auth_user=SASL_USER,
@@ -287,7 +361,7 @@ def run(lab: Lab, slow: bool) -> None:
         "submission (587), authenticated, the same client and message: accepted",
         lab.send(
             TX_NOPTR,
-            mail_from="a@spffail.sender.example",
+            mail_from=SASL_USER,
             rcpts=["user@fabrikam.example"],
             port=587,
             starttls=True,
@@ -296,6 +370,18 @@ def run(lab: Lab, slow: bool) -> None:
         auth=AUTH_OK,
         rcpt=[OK_RCPT],
         data_prefix="250 ",
+    )
+    lab.case(
+        "an authenticated login sending as another user of ours: refused (it stays in its lane)",
+        lab.send(
+            TX_NOPTR,
+            mail_from="bob@contoso.example",
+            port=587,
+            starttls=True,
+            auth_user=SASL_USER,
+        ),
+        auth=AUTH_OK,
+        rcpt=[f"553 5.7.1 <bob@contoso.example>: Sender address rejected: not owned by user {SASL_USER}"],
     )
     lab.case(
         "submission without AUTH: refused",
@@ -307,6 +393,19 @@ def run(lab: Lab, slow: bool) -> None:
         lab.send(TX_NOPTR, starttls=True, auth_user=SASL_USER, password="wrong-password"),
         auth="535 5.7.8 Error: authentication failed: authentication failure",
         rcpt=[r4725(TX_NOPTR)],
+    )
+
+    # postfix_sasl_auth_rate_limit (10 a minute); anvil counts per client and service, and no other
+    # case sends AUTH from this address on port 587.
+    replies = [
+        lab.send(TX_GOOD, port=587, starttls=True, auth_user=SASL_USER, password=f"guess-{n}").get("auth", "")
+        for n in range(12)
+    ]
+    throttled = "450 4.7.1 Error: too many AUTH commands from " + TX_GOOD
+    lab.check(
+        "password guessing is throttled: 10 AUTH commands a minute, then 450 4.7.1",
+        all(r.startswith("535 ") for r in replies[:10]) and replies[-1] == throttled,
+        f"AUTH replies: {replies}",
     )
 
     print("== opt-in list changes without a restart")
