@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 __all__ = [
+    "OPTIN_TRAILER_MARKER",
     "PTR_POLICIES",
     "PTR_POLICY_EXISTS",
     "PTR_POLICY_FCRDNS",
@@ -42,6 +43,7 @@ __all__ = [
     "MessageVerdict",
     "OptInList",
     "OptInListUnavailable",
+    "OptInTrailerError",
     "PtrStatus",
     "RecipientVerdict",
     "Reply",
@@ -51,10 +53,13 @@ __all__ = [
     "classify_ptr",
     "evaluate_message",
     "gate_error_reply",
+    "is_optin_trailer_line",
     "is_subject_to_gate",
     "normalize_domain",
     "normalize_ipv6",
     "parse_optin_text",
+    "parse_optin_trailer",
+    "render_optin_trailer",
 ]
 
 log = logging.getLogger(__name__)
@@ -381,27 +386,129 @@ class OptInListUnavailable(RuntimeError):
     """No opt-in list has ever been read: the gate cannot tell 5.2.1 from acceptance and must tempfail."""
 
 
-def parse_optin_text(text: str) -> dict[str, str]:
-    """Parse the opt-in file: one domain per line, ``#`` starts a comment, blank lines ignored.
+class OptInTrailerError(ValueError):
+    """Every domain line of an opt-in text is fine, but its trailer is missing, wrong or not the last line.
+
+    The text is then incomplete (cut off while being written) or was not written by v6gate's own writers
+    (the ipv6_gate role's template, the ipv6_optin module).
+    """
+
+
+# The trailer, the last line of every opt-in file v6gate writes: "# v6gate-optin end: 3 domain(s)". It is
+# a comment to any other reader (and to gates before the trailer existed). Defined here only: the role's
+# template (ipv6-optin-domains.j2) spells the same line, and a test renders it through Ansible.
+OPTIN_TRAILER_MARKER = "# v6gate-optin end:"
+_OPTIN_TRAILER_UNIT = " domain(s)"
+_OPTIN_TRAILER_EXAMPLE = f"{OPTIN_TRAILER_MARKER} 3{_OPTIN_TRAILER_UNIT}"
+
+
+def render_optin_trailer(count: int) -> str:
+    """The trailer line for a file with ``count`` domain lines, without the line break."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ValueError(f"trailer count must be a whole number >= 0, got {count!r}")
+    return f"{OPTIN_TRAILER_MARKER} {count}{_OPTIN_TRAILER_UNIT}"
+
+
+def is_optin_trailer_line(line: str) -> bool:
+    """Whether ``line`` claims to be a trailer (valid or not): it starts with the trailer's marker."""
+    return line.strip().startswith(OPTIN_TRAILER_MARKER.rstrip(":"))
+
+
+def parse_optin_trailer(line: str) -> int:
+    """The domain count of a valid trailer line. Raises ValueError for anything else.
+
+    Exactly ``render_optin_trailer``'s form; surrounding white space and the line break are ignored.
+    """
+    text = line.strip()
+    prefix = OPTIN_TRAILER_MARKER + " "
+    if text.startswith(prefix) and text.endswith(_OPTIN_TRAILER_UNIT):
+        count = text[len(prefix) : len(text) - len(_OPTIN_TRAILER_UNIT)]
+        if count.isascii() and count.isdigit() and len(count) <= 9 and (count == "0" or count[0] != "0"):
+            return int(count)
+    raise ValueError(f"not a valid trailer line: {text!r} (expected e.g. {_OPTIN_TRAILER_EXAMPLE!r})")
+
+
+def _parse_optin_line(raw: str, number: int) -> tuple[str, str] | None:
+    """(comparison key, domain as written) of one line, None for a comment or blank line."""
+    line = raw.split("#", 1)[0].strip()
+    if not line:
+        return None
+    if any(ch.isspace() for ch in line) or "@" in line or line.startswith("."):
+        raise ValueError(f"line {number}: not a single domain name: {line!r}")
+    written = line.rstrip(".")
+    try:
+        key = written.encode("idna").decode("ascii").lower()
+    except UnicodeError as exc:
+        raise ValueError(f"line {number}: not a valid domain name: {line!r} ({exc})") from None
+    if "." not in key.strip("."):
+        raise ValueError(f"line {number}: not a fully qualified domain name: {line!r}")
+    return key, written
+
+
+def parse_optin_text(text: str, require_trailer: bool = True) -> dict[str, str]:
+    """Parse the opt-in file: one domain per line, ``#`` starts a comment, blank lines ignored, and as the
+    last line the trailer ``# v6gate-optin end: N domain(s)``, N the number of domain lines (a domain
+    listed twice counts twice). Blank lines may follow the trailer; nothing else may.
 
     Returns {comparison key: domain as written}. Raises ValueError naming the line for anything that is
-    not a plausible domain, so a typo never silently drops (and permanently 5xx-rejects) a domain.
+    not a plausible domain, so a typo never silently drops (and permanently 5xx-rejects) a domain, and
+    OptInTrailerError (a ValueError) when the trailer is missing, malformed, not last or counts another
+    number of domains: a file cut short anywhere (the writer's rename not used, a full disk) is refused
+    instead of read as a shorter, or empty, list.
+
+    ``require_trailer=False`` skips the trailer checks (trailer lines are then plain comments): for one
+    line, or for a file whose domains are to be kept while its trailer is repaired. The gate never does.
     """
     domains: dict[str, str] = {}
+    domain_lines = 0
+    trailer: tuple[int, int] | None = None  # (line number, count)
+    line_error: str | None = None  # the first bad domain line; the rest is only searched for a trailer
+    trailer_seen = False
     for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
+        if line_error is not None:
+            trailer_seen = trailer_seen or is_optin_trailer_line(raw)
             continue
-        if any(ch.isspace() for ch in line) or "@" in line or line.startswith("."):
-            raise ValueError(f"line {number}: not a single domain name: {line!r}")
-        written = line.rstrip(".")
+        if require_trailer and trailer is not None:
+            if raw.strip():
+                raise OptInTrailerError(
+                    f"line {number}: text after the trailer (line {trailer[0]}): {raw.strip()!r}; "
+                    "the trailer must be the last line"
+                )
+            continue
+        if require_trailer and is_optin_trailer_line(raw):
+            try:
+                trailer = (number, parse_optin_trailer(raw))
+            except ValueError as exc:
+                raise OptInTrailerError(f"line {number}: {exc}") from None
+            continue
         try:
-            key = written.encode("idna").decode("ascii").lower()
-        except UnicodeError as exc:
-            raise ValueError(f"line {number}: not a valid domain name: {line!r} ({exc})") from None
-        if "." not in key.strip("."):
-            raise ValueError(f"line {number}: not a fully qualified domain name: {line!r}")
-        domains.setdefault(key, written)
+            parsed = _parse_optin_line(raw, number)
+        except ValueError as exc:
+            if not require_trailer:
+                raise
+            line_error = str(exc)
+            continue
+        if parsed is None:
+            continue
+        domain_lines += 1
+        domains.setdefault(*parsed)
+    if line_error is not None:
+        if not trailer_seen:  # likely cut off inside this (last) line: say so
+            line_error += ("; and no trailer: the file is incomplete (cut off while being written?) or was "
+                           "not written by v6gate")
+        raise ValueError(line_error)
+    if not require_trailer:
+        return domains
+    if trailer is None:
+        raise OptInTrailerError(
+            f"no trailer: the last line must be {_OPTIN_TRAILER_EXAMPLE!r} (with the number of domain "
+            "lines); the file is incomplete (cut off while being written?) or was not written by v6gate"
+        )
+    if trailer[1] != domain_lines:
+        raise OptInTrailerError(
+            f"line {trailer[0]}: the trailer says {trailer[1]} domain(s) but the file has {domain_lines} "
+            "domain line(s); lines are missing (file cut off or damaged?) or were added or removed by hand"
+        )
     return domains
 
 
@@ -409,8 +516,9 @@ class OptInList:
     """The opt-in domains file, re-read when it changes (mtime, inode or size), safe across threads.
 
     If the file later becomes unreadable or invalid, the last good list stays in force and the problem is
-    logged once; nothing is accepted or 5xx-rejected on the basis of a half-written file. If no good list
-    has ever been read, lookups raise OptInListUnavailable.
+    logged once; nothing is accepted or 5xx-rejected on the basis of a half-written file. A file cut short
+    anywhere, even to 0 bytes, is invalid: its trailer (``parse_optin_text``) is missing or counts more
+    domains than are left. If no good list has ever been read, lookups raise OptInListUnavailable.
     """
 
     def __init__(self, path: str, logger: logging.Logger | None = None) -> None:

@@ -5,9 +5,15 @@
 The file format belongs to ``ipv6_rules.parse_optin_text`` (the function the running gate uses); this
 module never parses the file any other way. Editing works on whole lines: a line whose domain is
 removed is dropped, new domains are appended, every other line (comments, blank lines, spelling, order)
-is kept byte for byte. The result is parsed again before it replaces the file, and it replaces the file
-by rename in the same directory, so the gate (which re-reads on mtime/inode change) sees either the old
-or the new file, never a half-written one.
+is kept byte for byte, and the trailer (``ipv6_rules.render_optin_trailer``, the last line, counting the
+domain lines) is replaced by one with the new count. The result is parsed again before it replaces the
+file, and it replaces the file by rename in the same directory, so the gate (which re-reads on
+mtime/inode change) sees either the old or the new file, never a half-written one; and the trailer makes
+the gate refuse a half-written one should anyone else write it in place.
+
+A file without a valid trailer (written by hand, by a release before the trailer, or cut short) is not
+edited: ``plan_edit`` raises OptInTrailerError, unless asked to repair the trailer, which keeps the
+file's domains as they are and writes the trailer that counts them.
 
 Readiness, before a domain is enabled, is a list of named checks, each with a status and a detail:
 
@@ -37,8 +43,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import (
+    OptInTrailerError,
+    is_optin_trailer_line,
     normalize_domain,
     parse_optin_text,
+    render_optin_trailer,
 )
 from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import ANSWER, check_reverse, is_dns_name
 
@@ -64,6 +73,8 @@ NEW_FILE_HEADER = (
     "# Recipients in any other domain get 550 5.2.1 from the gate. Managed by the ipv6_gate role and\n"
     "# v6gate.mx.ipv6_optin; the list in the inventory (ipv6_gate_optin_domains) is the source of truth.\n"
 )
+# What create=true starts from: the header and the trailer of an empty list.
+NEW_FILE_TEXT = NEW_FILE_HEADER + render_optin_trailer(0) + "\n"
 
 
 # -------------------------------------------------------------------------------------- domain input
@@ -81,7 +92,7 @@ def validate_domain(text) -> tuple[str, str]:
     if "#" in text or "\n" in text or "\r" in text:
         raise ValueError(f"domain {text!r}: must be a single domain name, without '#' or line breaks")
     try:
-        parsed = parse_optin_text(text)
+        parsed = parse_optin_text(text, require_trailer=False)
     except ValueError as error:
         raise ValueError(f"domain {text!r}: {str(error).removeprefix('line 1: ')}") from None
     if len(parsed) != 1:
@@ -114,12 +125,16 @@ def validate_domains(texts) -> dict[str, str]:
 
 @dataclass
 class OptInEdit:
-    """The file before and after one change; ``added``/``removed`` hold domains as written."""
+    """The file before and after one change; ``added``/``removed`` hold domains as written.
+
+    ``repaired_trailer``: ``before`` had no valid trailer and ``after`` has one (repair_trailer).
+    """
 
     before: str
     after: str
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    repaired_trailer: bool = False
 
     @property
     def changed(self) -> bool:
@@ -131,40 +146,61 @@ class OptInEdit:
 
 def _line_domain_key(line: str) -> str | None:
     """The comparison key of the domain on one line of a file that already parsed, or None."""
-    parsed = parse_optin_text(line)
+    parsed = parse_optin_text(line, require_trailer=False)
     return next(iter(parsed), None)
 
 
-def plan_edit(before: str, domains: dict[str, str], state: str, exclusive: bool = False) -> OptInEdit:
+def plan_edit(before: str, domains: dict[str, str], state: str, exclusive: bool = False,
+              repair_trailer: bool = False) -> OptInEdit:
     """Work out the new file text.
 
     ``domains`` is {key: spelling} (from validate_domains). ``state`` present adds the missing ones at the
     end, absent drops every line naming one of them. ``exclusive`` (with present) also drops every other
-    domain, so the file lists exactly ``domains``. Raises ValueError if ``before`` is not a valid opt-in
-    file: a broken file must be repaired by a person, not edited around.
+    domain, so the file lists exactly ``domains``. The result ends with exactly one trailer, counting its
+    domain lines; a run that changes no domain leaves a valid file as it is, byte for byte.
+
+    Raises ValueError if ``before`` is not a valid opt-in file: a broken file must be repaired by a person,
+    not edited around. A file whose only fault is its trailer (missing, malformed, wrong count, text after
+    it) raises OptInTrailerError, unless ``repair_trailer``: then every trailer line is dropped, every
+    other line kept (domains written after an old trailer included) and a trailer counting them appended.
     """
     if state not in ("present", "absent"):
         raise ValueError(f"state must be present or absent, got {state!r}")
-    current = parse_optin_text(before)  # the gate's own parser: raises with the line number
+    try:
+        current = parse_optin_text(before)  # the gate's own parser: raises with the line number
+        valid = True
+    except OptInTrailerError:
+        if not repair_trailer:
+            raise
+        current = parse_optin_text(before, require_trailer=False)  # still raises for a bad domain line
+        valid = False
     if state == "present":
         drop = {key for key in current if key not in domains} if exclusive else set()
         add = {key: written for key, written in domains.items() if key not in current}
     else:
         drop = {key for key in domains if key in current}
         add = {}
+    edit = OptInEdit(before, before, list(add.values()), [current[key] for key in current if key in drop],
+                     repaired_trailer=not valid)
+    if valid and not add and not drop:
+        return edit
     kept_lines = []
     for line in before.splitlines(keepends=True):
+        if is_optin_trailer_line(line):
+            if valid:
+                break  # the trailer of a valid file: only blank lines follow it
+            continue  # repair: every trailer-like line goes, wherever it is
         if _line_domain_key(line) in drop:
             continue
         kept_lines.append(line)
-    after = "".join(kept_lines)
-    if add:
-        if after and not after.endswith("\n"):
-            after += "\n"
-        after += "".join(f"{written}\n" for written in add.values())
-    edit = OptInEdit(before, after, list(add.values()), [current[key] for key in current if key in drop])
+    body = "".join(kept_lines)
+    if body and not body.endswith(("\n", "\r")):
+        body += "\n"
+    body += "".join(f"{written}\n" for written in add.values())
+    count = sum(1 for line in body.splitlines() if _line_domain_key(line) is not None)
+    edit.after = body + render_optin_trailer(count) + "\n"
     expected = (set(current) - drop) | set(add)
-    if set(parse_optin_text(after)) != expected:  # cannot happen unless the line logic above is wrong
+    if set(parse_optin_text(edit.after)) != expected:  # cannot happen unless the line logic above is wrong
         raise ValueError("internal error: the edited opt-in file does not list the expected domains")
     return edit
 
@@ -183,7 +219,8 @@ def write_atomically(path: str, text: str, new_file_mode: int = 0o644) -> None:
 
     An existing file's owner, group and mode are copied onto the temporary file before the rename, so
     the gate's user can read the new file the moment it appears. The text is validated with the gate's
-    parser first and flushed to disk before the rename; the directory is synced after it.
+    parser first (so it must end with its trailer) and flushed to disk before the rename; the directory
+    is synced after it.
     """
     parse_optin_text(text)
     directory = os.path.dirname(os.path.abspath(path))

@@ -17,6 +17,13 @@ description:
     parser and replaces the old one by rename in the same directory, keeping owner, group and mode, so the
     running gate (which re-reads the file when it changes) never sees a half-written file and needs no
     restart.
+  - 'The file ends with a trailer line that counts its domain lines, C(# v6gate-optin end: 3 domain(s)); the
+    gate refuses a file without it (and keeps its last good list), so a file cut short is never read as a
+    shorter or empty list. Every edit writes exactly one trailer, as the last line, with the new count.'
+  - An existing file without a valid trailer (missing, malformed, a wrong count, or text after it), as
+    written by hand or by a release before the trailer, or cut short, is an error and is not changed. Check
+    its domains, then run the ipv6_gate role (which rewrites the file from C(ipv6_gate_optin_domains)) or
+    run this module with I(repair_trailer=true).
   - Before a domain is added, readiness checks run and the change is refused with the reasons unless
     I(force=true). C(accepted_domain) the domain is one of I(accepted_domains); C(mx) it has MX records
     (not a null MX); C(mx_aaaa) at least one MX host has an AAAA record; C(mx_ptr) every such IPv6
@@ -62,6 +69,20 @@ options:
       - Create the opt-in file when it does not exist (mode 0644, with a header comment).
       - Off by default, because a missing file usually means a wrong I(path) or an MX without the gate,
         and a file nobody reads would report success for nothing.
+    type: bool
+    default: false
+  repair_trailer:
+    description:
+      - When the existing file has no valid trailer but every other line is valid, keep all its lines
+        (domains after an old trailer included), drop any old trailer line and append the trailer that
+        counts the domains, together with the change asked for. The result reports C(repaired_trailer)
+        and a warning; check mode and diff show the repair.
+      - Off by default, because a missing trailer can mean the file was cut short and lost domains, so
+        look at the file first. With I(exclusive=true) the file ends up listing exactly I(domains)
+        anyway.
+      - With I(domains=[]) (and I(exclusive=false)) the run only repairs the trailer.
+      - A file with a line that is not a domain is refused even with this option.
+      - No effect on a file whose trailer is valid.
     type: bool
     default: false
   change_log:
@@ -174,6 +195,13 @@ EXAMPLES = r"""
     reason: "CHG-1240: mailbox provider cannot take IPv6 yet"
   become: true
 
+- name: Add the trailer to a file written by hand, keeping its domains (look at the file first)
+  v6gate.mx.ipv6_optin:
+    domains: []
+    repair_trailer: true
+    reason: "CHG-1250: opt-in file written by hand"
+  become: true
+
 - name: Make the file list exactly the inventory's domains (check mode shows the drift)
   v6gate.mx.ipv6_optin:
     domains: "{{ ipv6_gate_optin_domains }}"
@@ -233,6 +261,10 @@ path:
   description: The opt-in file.
   returned: unless readiness_only
   type: str
+repaired_trailer:
+  description: Whether the file had no valid trailer and gets one in this run (I(repair_trailer=true)).
+  returned: unless readiness_only
+  type: bool
 change_log_entries:
   description: The JSON objects appended to the change log (empty in check mode and when nothing changed).
   returned: always
@@ -257,7 +289,11 @@ import os
 import syslog
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import normalize_domain
+from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import (
+    OptInTrailerError,
+    normalize_domain,
+    render_optin_trailer,
+)
 from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import (
     DNS_ARGUMENT_SPEC,
     client_from_module,
@@ -267,7 +303,7 @@ from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_optin import (
     CHECKS,
     DEFAULT_CHANGE_LOG,
     DEFAULT_OPTIN_FILE,
-    NEW_FILE_HEADER,
+    NEW_FILE_TEXT,
     ChangeLog,
     assess_readiness,
     change_entries,
@@ -349,6 +385,7 @@ def main():
             "exclusive": {"type": "bool", "default": False},
             "path": {"type": "path", "default": DEFAULT_OPTIN_FILE},
             "create": {"type": "bool", "default": False},
+            "repair_trailer": {"type": "bool", "default": False},
             "change_log": {"type": "path", "default": DEFAULT_CHANGE_LOG},
             "changed_by": {"type": "str"},
             "reason": {"type": "str"},
@@ -383,9 +420,10 @@ def main():
         smtp_addresses = parse_smtp_addresses(params["smtp_addresses"])
     except ValueError as error:
         module.fail_json(msg=str(error))
-    if not domains and not params["exclusive"]:
+    if not domains and not params["exclusive"] and not params["repair_trailer"]:
         module.fail_json(msg="domains is empty: name at least one domain "
-                             "(or use exclusive=true to empty the file)")
+                             "(or use exclusive=true to empty the file, or repair_trailer=true to only "
+                             "repair its trailer)")
 
     result = {"changed": False, "ready": True, "checks": [], "reasons": [], "readiness": {}, "added": [],
               "removed": [], "change_log_entries": [], "dns": {}}
@@ -410,15 +448,28 @@ def main():
                                      "is path right?)", **result)
             module.fail_json(msg=f"opt-in file {path} does not exist; deploy the ipv6_gate role first or "
                                  "set create=true", **result)
-        base_text = NEW_FILE_HEADER if before is None else before
+        base_text = NEW_FILE_TEXT if before is None else before
         try:
-            edit = plan_edit(base_text, domains, params["state"], params["exclusive"])
+            edit = plan_edit(base_text, domains, params["state"], params["exclusive"],
+                             repair_trailer=params["repair_trailer"])
+        except OptInTrailerError as error:
+            module.fail_json(msg=f"opt-in file {path} has no valid trailer ({error}). Check that it "
+                                 "lists every domain it should (it may have been cut short, or written by "
+                                 "hand or by a v6gate release before the trailer), then run the ipv6_gate "
+                                 "role, which rewrites it from ipv6_gate_optin_domains, or run this module "
+                                 "again with repair_trailer=true, which keeps the file's domains and appends "
+                                 f"the trailer ({render_optin_trailer(3)!r} for 3 domains). Until then the "
+                                 "gate keeps its last good list, or answers 4xx if it has none.", **result)
         except ValueError as error:
             module.fail_json(msg=f"opt-in file {path} is not valid, fix it by hand first (the gate keeps "
                                  f"its last good list meanwhile): {error}", **result)
         if before is None:
             edit.before = ""
-        result.update(path=path, added=edit.added, removed=edit.removed, domains=edit.domains_after())
+        result.update(path=path, added=edit.added, removed=edit.removed, domains=edit.domains_after(),
+                      repaired_trailer=edit.repaired_trailer)
+        if edit.repaired_trailer:
+            module.warn(f"opt-in file {path} had no valid trailer; its domains are kept as they are and it "
+                        f"now ends with {edit.after.splitlines()[-1]!r}")
         if expected is not None:
             after = {normalize_domain(d) for d in result["domains"]}
             result["drift"] = {"missing": [k for k in expected if k not in after],

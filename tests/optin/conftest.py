@@ -86,10 +86,11 @@ def client(dns_server):
 
 @pytest.fixture
 def optin_file(tmp_path):
-    """An opt-in file as the ipv6_gate role writes it, with comments, and a change log path."""
+    """An opt-in file as the ipv6_gate role writes it, with comments and its trailer (2 domains)."""
     path = tmp_path / "ipv6-optin-domains"
     path.write_text(
         "# managed by v6gate\n\nexample.com  # first customer\n# example.net is waiting\nexample.org\n"
+        "# v6gate-optin end: 2 domain(s)\n"
     )
     path.chmod(0o640)
     return path

@@ -4,10 +4,23 @@ log, input errors; in process (fast) and through ``ansible localhost -m`` (the r
 import json
 
 import pytest
+from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import render_optin_trailer
 
 pytestmark = pytest.mark.dns
 
-FILE = "# managed by v6gate\n\nexample.com  # first customer\n# example.net is waiting\nexample.org\n"
+BODY = "# managed by v6gate\n\nexample.com  # first customer\n# example.net is waiting\nexample.org\n"
+
+
+def end(count: int) -> str:
+    return render_optin_trailer(count) + "\n"
+
+
+FILE = BODY + end(2)  # the optin_file fixture
+
+
+def with_added(*domains: str) -> str:
+    """FILE after appending ``domains``: before the trailer, which counts them too."""
+    return BODY + "".join(f"{domain}\n" for domain in domains) + end(2 + len(domains))
 ACCEPTED = [
     "example.com",
     "example.org",
@@ -45,7 +58,7 @@ def test_enable_ready_domain_with_all_checks(optin_module, base, optin_file, smt
     assert result["changed"] is True and result["ready"] is True
     assert result["added"] == ["loop.optin.example"] and result["removed"] == []
     assert [c["status"] for c in result["checks"]] == ["pass"] * 5
-    assert optin_file.read_text() == FILE + "loop.optin.example\n"
+    assert optin_file.read_text() == with_added("loop.optin.example")
     assert optin_file.stat().st_mode & 0o777 == 0o640
     assert result["domains"] == ["example.com", "example.org", "loop.optin.example"]
     [entry] = log_lines(base)
@@ -108,7 +121,7 @@ def test_force_enables_and_records_it(optin_module, base, optin_file):
     result = optin_module(dict(base, domain="noptr.optin.example", skip_checks=["smtp_ipv6"], force=True))
     assert result["changed"] is True and result["ready"] is False
     assert "enabling despite failed readiness checks" in json.dumps(result["warnings"])
-    assert optin_file.read_text().endswith("noptr.optin.example\n")
+    assert optin_file.read_text().endswith("\nnoptr.optin.example\n" + end(3))
     [entry] = log_lines(base)
     assert entry["forced"] is True and entry["checks"]["mx_ptr"] == "fail"
 
@@ -130,7 +143,7 @@ def test_check_mode_reports_change_and_diff_writes_nothing(optin_module, base, o
     assert result["changed"] is True and result["added"] == ["ready.optin.example"]
     assert result["diff"] == {
         "before": FILE,
-        "after": FILE + "ready.optin.example\n",
+        "after": with_added("ready.optin.example"),
         "before_header": str(optin_file),
         "after_header": str(optin_file),
     }
@@ -150,7 +163,7 @@ def test_disable_needs_no_checks_and_keeps_comments(optin_module, base, optin_fi
     )
     assert result["changed"] is True and result["removed"] == ["example.com"] and result["checks"] == []
     assert result["dns"] == {}  # no DNS query at all (192.0.2.1 would not answer)
-    assert optin_file.read_text() == "# managed by v6gate\n\n# example.net is waiting\nexample.org\n"
+    assert optin_file.read_text() == "# managed by v6gate\n\n# example.net is waiting\nexample.org\n" + end(1)
     [entry] = log_lines(base)
     assert (entry["domain"], entry["state"], entry["checks"]) == ("example.com", "absent", {})
     assert optin_module(dict(base, domain="example.com", state="absent"))["changed"] is False
@@ -196,6 +209,80 @@ def test_invalid_existing_file_is_not_touched(optin_module, base, optin_file):
     assert optin_file.read_text() == "example.com\nnot a domain\n"
 
 
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (BODY, "no trailer"),  # a file from a release before the trailer, or written by hand
+        (BODY.replace("example.org\n", "") + end(2), "says 2 domain(s) but the file has 1"),  # cut short
+        (FILE + "example.net\n", "text after the trailer"),  # echo example.net >> file
+    ],
+)
+def test_file_without_valid_trailer_is_refused_with_the_fix(optin_module, base, optin_file, text, problem):
+    optin_file.write_text(text)
+    for args in (dict(base, domain="example.com", state="absent"),
+                 dict(base, domain="ready.optin.example", nameservers=["192.0.2.1"])):
+        result = optin_module(args)
+        assert result["failed"] is True and result["changed"] is False
+        assert result["msg"].startswith(f"opt-in file {optin_file} has no valid trailer (")
+        assert problem in result["msg"]
+        assert "run the ipv6_gate role" in result["msg"] and "repair_trailer=true" in result["msg"]
+        assert result["dns"] == {}  # refused before any readiness check
+    assert optin_file.read_text() == text
+    assert log_lines(base) == []
+
+
+def test_repair_trailer_in_check_mode_shows_the_repair(optin_module, base, optin_file):
+    optin_file.write_text(BODY)
+    result = optin_module(dict(base, domain="example.com", repair_trailer=True), check=True, diff=True)
+    assert result["changed"] is True and result["repaired_trailer"] is True
+    assert (result["added"], result["removed"]) == ([], [])
+    assert result["diff"]["before"] == BODY and result["diff"]["after"] == FILE
+    assert f"opt-in file {optin_file} had no valid trailer" in json.dumps(result["warnings"])
+    assert optin_file.read_text() == BODY
+
+
+def test_repair_trailer_keeps_the_domains_and_records_nothing_per_domain(optin_module, base, optin_file):
+    optin_file.write_text(BODY)
+    inode = optin_file.stat().st_ino
+    assert "reason is required" in optin_module(dict(base, domain="example.com", repair_trailer=True,
+                                                     reason=""))["msg"]
+    result = optin_module(dict(base, domain="example.com", repair_trailer=True))
+    assert result["changed"] is True and result["repaired_trailer"] is True
+    assert result["domains"] == ["example.com", "example.org"]
+    assert optin_file.read_text() == FILE
+    assert optin_file.stat().st_ino != inode and optin_file.stat().st_mode & 0o777 == 0o640
+    assert result["change_log_entries"] == [] and log_lines(base) == []  # no domain changed
+    again = optin_module(dict(base, domain="example.com"))  # a valid file now: no option needed
+    assert again["changed"] is False and again["repaired_trailer"] is False
+
+
+def test_repair_only_run_with_no_domains(optin_module, base, optin_file):
+    optin_file.write_text(BODY)
+    assert "domains is empty" in optin_module(dict(base, domains=[]))["msg"]
+    result = optin_module(dict(base, domains=[], repair_trailer=True, nameservers=["192.0.2.1"]))
+    assert result["changed"] is True and result["repaired_trailer"] is True and result["dns"] == {}
+    assert optin_file.read_text() == FILE
+    assert optin_module(dict(base, domains=[], repair_trailer=True))["changed"] is False
+
+
+def test_repair_trailer_together_with_a_change(optin_module, base, optin_file):
+    optin_file.write_text(FILE + "example.net\n")  # appended by hand after the trailer
+    result = optin_module(dict(base, domain="example.org", state="absent", repair_trailer=True))
+    assert result["changed"] is True and result["removed"] == ["example.org"]
+    assert optin_file.read_text() == (
+        "# managed by v6gate\n\nexample.com  # first customer\n# example.net is waiting\nexample.net\n"
+        + end(2)
+    )
+    assert [(e["domain"], e["state"]) for e in log_lines(base)] == [("example.org", "absent")]
+
+
+def test_repair_trailer_does_not_bless_a_bad_line(optin_module, base, optin_file):
+    optin_file.write_text("example.com\nnot a domain\n")
+    result = optin_module(dict(base, domain="example.com", state="absent", repair_trailer=True))
+    assert result["failed"] is True and "is not valid, fix it by hand first" in result["msg"]
+    assert optin_file.read_text() == "example.com\nnot a domain\n"
+
+
 def test_missing_file_is_an_error_unless_create(optin_module, base, optin_file):
     optin_file.unlink()
     result = optin_module(dict(base, domain="ready.optin.example", skip_checks=["smtp_ipv6"]))
@@ -205,7 +292,7 @@ def test_missing_file_is_an_error_unless_create(optin_module, base, optin_file):
     assert created["changed"] is True
     text = optin_file.read_text()
     assert text.startswith("# Domains that accept anonymous mail over IPv6") and text.endswith(
-        "\nready.optin.example\n"
+        "\nready.optin.example\n" + end(1)
     )
     assert optin_file.stat().st_mode & 0o777 == 0o644
 
@@ -259,20 +346,41 @@ def test_through_ansible_enable_check_diff_and_refusal(ansible_optin, base, opti
     args = dict(base, domain="ready.optin.example", smtp_addresses=["::1"], smtp_port=smtp_listener.port)
     drift = ansible_optin(args, check=True, diff=True)
     assert drift["_rc"] == 0 and drift["changed"] is True
-    assert drift["diff"]["after"] == FILE + "ready.optin.example\n"
+    assert drift["diff"]["after"] == with_added("ready.optin.example")
     assert optin_file.read_text() == FILE
 
     done = ansible_optin(args)
     assert done["_rc"] == 0 and done["changed"] is True
     assert [c["status"] for c in done["checks"]] == ["pass"] * 5
-    assert optin_file.read_text() == FILE + "ready.optin.example\n"
+    assert optin_file.read_text() == with_added("ready.optin.example")
     assert ansible_optin(args)["changed"] is False
 
     refused = ansible_optin(dict(base, domain="noptr.optin.example", skip_checks=["smtp_ipv6"]))
     assert refused["_rc"] != 0 and refused["failed"] is True
     assert refused["reasons"] == ["mx_ptr: 2001:db8:6::26 no PTR (nxdomain)"]
-    assert optin_file.read_text() == FILE + "ready.optin.example\n"
+    assert optin_file.read_text() == with_added("ready.optin.example")
     assert [e["domain"] for e in log_lines(base)] == ["ready.optin.example"]
+
+
+def test_through_ansible_file_without_trailer(ansible_optin, base, optin_file):
+    optin_file.write_text(BODY)
+    refused = ansible_optin(dict(base, domain="example.com", state="absent"))
+    assert refused["_rc"] != 0 and refused["failed"] is True
+    assert refused["msg"].startswith(f"opt-in file {optin_file} has no valid trailer (no trailer: ")
+    assert "repair_trailer=true" in refused["msg"]
+    assert optin_file.read_text() == BODY
+
+    preview = ansible_optin(dict(base, domain="example.com", state="absent", repair_trailer=True),
+                            check=True, diff=True)
+    assert preview["_rc"] == 0 and preview["changed"] is True and preview["repaired_trailer"] is True
+    without_com = "# managed by v6gate\n\n# example.net is waiting\nexample.org\n" + end(1)
+    assert preview["diff"]["after"] == without_com
+    assert optin_file.read_text() == BODY
+
+    repaired = ansible_optin(dict(base, domain="example.com", state="absent", repair_trailer=True))
+    assert repaired["_rc"] == 0 and repaired["removed"] == ["example.com"]
+    assert optin_file.read_text() == without_com
+    assert ansible_optin(dict(base, domain="example.com", state="absent"))["changed"] is False
 
 
 def test_through_ansible_bad_input(ansible_optin, base):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 from ansible_cli import run_json
+from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import render_optin_trailer
 
 pytestmark = pytest.mark.dns
 
@@ -15,6 +16,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = REPO_ROOT / "playbooks" / "optin.yml"
 PLAYBOOK_BIN = REPO_ROOT / ".venv" / "bin" / "ansible-playbook"
 HEADER = "# written by the ipv6_gate role\n"
+
+
+def role_file(*domains: str) -> str:
+    """The file as the role (or the module) writes it: header, domains, trailer."""
+    return HEADER + "".join(f"{d}\n" for d in domains) + render_optin_trailer(len(domains)) + "\n"
+
+
 SUMMARY = "Summarise the hosts whose opt-in file differs (or differed) from the request"
 
 
@@ -25,7 +33,7 @@ def lab(tmp_path, dns_server):
     for name in ("mx-a", "mx-b"):
         optin = tmp_path / name / "ipv6-optin-domains"
         optin.parent.mkdir()
-        optin.write_text(HEADER + "example.com\n")
+        optin.write_text(role_file("example.com"))
         hosts[name] = {"ipv6_gate_optin_file": str(optin)}
     inventory = {
         "all": {
@@ -89,12 +97,12 @@ def test_converge_drift_then_apply_then_agree(lab):
     assert "would add ready.optin.example" in reports["mx-a"]["msg"]
     summary = task_results(drift, SUMMARY)
     assert "Drift: mx-a, mx-b" in next(iter(summary.values()))["msg"]
-    assert text(lab, "mx-a") == HEADER + "example.com\n"  # check mode wrote nothing
+    assert text(lab, "mx-a") == role_file("example.com")  # check mode wrote nothing
 
     applied = play(lab, "-e", "optin_smtp_from=none")
     assert applied["rc"] == 0, applied
     for host in ("mx-a", "mx-b"):
-        assert text(lab, host) == HEADER + "example.com\nready.optin.example\n"
+        assert text(lab, host) == role_file("example.com", "ready.optin.example")
     entries = log(lab)
     assert [(e["domain"], e["state"], e["changed_by"]) for e in entries] == [
         ("ready.optin.example", "present", "carol")
@@ -123,7 +131,7 @@ def test_one_domain_with_smtp_from_the_host_then_out_again(lab, smtp_listener):
     )
     assert enabled["rc"] == 0, enabled
     for host in ("mx-a", "mx-b"):
-        assert text(lab, host) == HEADER + "example.com\nloop.optin.example\n"
+        assert text(lab, host) == role_file("example.com", "loop.optin.example")
     assert smtp_listener.sessions == 2  # once from each host, to the MX address the controller found
     warnings = task_results(enabled, "Warn when the host now differs from the inventory")
     assert "missing: ready.optin.example; extra: loop.optin.example" in warnings["mx-a"]["msg"]
@@ -136,7 +144,7 @@ def test_one_domain_with_smtp_from_the_host_then_out_again(lab, smtp_listener):
         lab, "-e", "optin_domain=loop.optin.example", "-e", "optin_state=absent", "-e", "optin_reason=CHG-8"
     )
     assert disabled["rc"] == 0
-    assert text(lab, "mx-a") == HEADER + "example.com\n"
+    assert text(lab, "mx-a") == role_file("example.com")
     assert [e["state"] for e in log(lab)] == ["present", "present", "absent", "absent"]
 
 
@@ -156,7 +164,19 @@ def test_unready_domain_is_refused_on_the_first_host_and_nothing_changes(lab):
     assert apply["mx-a"]["reasons"] == ["mx_ptr: 2001:db8:6::26 no PTR (nxdomain)"]
     assert "refusing to enable noptr.optin.example" in apply["mx-a"]["msg"]
     for host in ("mx-a", "mx-b"):
-        assert text(lab, host) == HEADER + "example.com\n"
+        assert text(lab, host) == role_file("example.com")
+    assert log(lab) == []
+
+
+def test_a_file_without_trailer_stops_the_rollout_with_the_fix(lab):
+    (lab / "mx-a" / "ipv6-optin-domains").write_text(HEADER + "example.com\n")  # from before the trailer
+    result = play(lab, "-e", "optin_smtp_from=none")
+    assert result["rc"] != 0
+    compare = task_results(result, "Compare the opt-in file with the request")
+    assert list(compare) == ["mx-a"]  # serial: mx-b was not touched
+    assert "has no valid trailer (no trailer: " in compare["mx-a"]["msg"]
+    assert "repair_trailer=true" in compare["mx-a"]["msg"]
+    assert text(lab, "mx-a") == HEADER + "example.com\n" and text(lab, "mx-b") == role_file("example.com")
     assert log(lab) == []
 
 

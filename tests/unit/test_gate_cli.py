@@ -44,10 +44,41 @@ def test_check_config_missing_file(tmp_path, capsys):
 
 def test_check_optin(tmp_path, capsys):
     good = tmp_path / "good"
-    good.write_text("# ok\ncontoso.example\n")
+    good.write_text("# ok\ncontoso.example\n# v6gate-optin end: 1 domain(s)\n")
     assert main(["--check-optin", str(good)]) == 0
     assert "1 domain(s)" in capsys.readouterr().out
     bad = tmp_path / "bad"
-    bad.write_text("contoso.example\nnot a domain\n")
+    bad.write_text("contoso.example\nnot a domain\n# v6gate-optin end: 2 domain(s)\n")
     assert main(["--check-optin", str(bad)]) == 1
     assert "line 2" in capsys.readouterr().err
+
+
+def test_check_optin_explicitly_empty(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.write_text("# none yet\n# v6gate-optin end: 0 domain(s)\n")
+    assert main(["--check-optin", str(empty)]) == 0
+    assert f"{empty}: 0 domain(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", ": no trailer: the last line must be '# v6gate-optin end: 3 domain(s)'"),
+        ("contoso.example\nfabrikam.ex", ": no trailer: "),  # cut off
+        ("contoso.example\nfabrik",  # cut off inside a line: the line is named, and the missing trailer
+         ": line 2: not a fully qualified domain name: 'fabrik'; and no trailer: the file is incomplete"),
+        ("contoso.example\n# v6gate-optin end: 2 domain(s)\n",
+         ": line 2: the trailer says 2 domain(s) but the file has 1 domain line(s); lines are missing"),
+        ("contoso.example\n# v6gate-optin end: 1 domain(s)\nfabrikam.example\n",
+         ": line 3: text after the trailer (line 2): 'fabrikam.example'; the trailer must be the last line"),
+        ("contoso.example\n# v6gate-optin end: 1 dom",
+         ": line 2: not a valid trailer line: '# v6gate-optin end: 1 dom'"),
+    ],
+)
+def test_check_optin_names_the_file_and_the_trailer_problem(tmp_path, capsys, text, message):
+    path = tmp_path / "optin"
+    path.write_text(text)
+    assert main(["--check-optin", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"ERROR {path}{message}" in captured.err

@@ -43,7 +43,7 @@ BODY = b"Hello.\r\n"
 @pytest.fixture
 def optin(tmp_path):
     path = tmp_path / "optin"
-    path.write_text("# opted in\nContoso.example\ngate.example\n")
+    path.write_text("# opted in\nContoso.example\ngate.example\n# v6gate-optin end: 2 domain(s)\n")
     return OptInList(str(path))
 
 

@@ -253,15 +253,23 @@ def test_clients_outside_the_gate_are_never_affected(client, kwargs):
 # ------------------------------------------------------------------------------------- opt-in file
 
 
+def optin_text(*lines: str) -> str:
+    """An opt-in file as v6gate writes it: the lines, then the trailer counting the domain lines."""
+    count = sum(1 for line in lines if line.split("#", 1)[0].strip())
+    return "".join(f"{line}\n" for line in lines) + rules.render_optin_trailer(count) + "\n"
+
+
 def test_parse_optin_text():
-    parsed = rules.parse_optin_text("# managed\n\nContoso.com   # main\nBücher.example.\ncontoso.COM\n")
+    parsed = rules.parse_optin_text(
+        optin_text("# managed", "", "Contoso.com   # main", "Bücher.example.", "contoso.COM")
+    )
     assert parsed == {"contoso.com": "Contoso.com", "xn--bcher-kva.example": "Bücher.example"}
 
 
 @pytest.mark.parametrize("bad", ["contoso com", "user@contoso.com", "localhost", ".contoso.com", "a..b"])
 def test_parse_optin_text_rejects_bad_lines_with_line_number(bad):
     with pytest.raises(ValueError, match="line 2"):
-        rules.parse_optin_text(f"ok.example\n{bad}\n")
+        rules.parse_optin_text(optin_text("ok.example", bad))
 
 
 def _replace(path, text):
@@ -273,24 +281,24 @@ def _replace(path, text):
 
 def test_optin_list_reloads_on_change(tmp_path):
     path = tmp_path / "optin"
-    path.write_text("contoso.com\n")
+    path.write_text(optin_text("contoso.com"))
     optin = OptInList(str(path))
     assert "CONTOSO.com" in optin and "fabrikam.example" not in optin
-    _replace(path, "contoso.com\nfabrikam.example\n")
+    _replace(path, optin_text("contoso.com", "fabrikam.example"))
     assert "fabrikam.example" in optin
     assert rules.check_recipient_domain("x@fabrikam.example", optin) is None
     # in-place rewrite with a different size is also noticed
-    path.write_text("fabrikam.example\n")
+    path.write_text(optin_text("fabrikam.example"))
     assert "contoso.com" not in optin
     assert optin.domains() == ("fabrikam.example",)
 
 
 def test_optin_list_keeps_last_good_list_and_logs_once(tmp_path, caplog):
     path = tmp_path / "optin"
-    path.write_text("contoso.com\n")
+    path.write_text(optin_text("contoso.com"))
     optin = OptInList(str(path))
     caplog.set_level(logging.INFO)
-    _replace(path, "contoso.com\nnot a domain\n")
+    _replace(path, optin_text("contoso.com", "not a domain"))
     assert "contoso.com" in optin
     assert "contoso.com" in optin
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
@@ -299,7 +307,7 @@ def test_optin_list_keeps_last_good_list_and_logs_once(tmp_path, caplog):
     path.unlink()
     assert "contoso.com" in optin
     assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 2
-    _replace(path, "fabrikam.example\n")
+    _replace(path, optin_text("fabrikam.example"))
     assert "fabrikam.example" in optin and "contoso.com" not in optin
 
 
@@ -308,13 +316,16 @@ def test_optin_list_never_loaded_fails_closed(tmp_path):
     assert not optin.loaded
     with pytest.raises(OptInListUnavailable):
         rules.check_recipient_domain("x@contoso.com", optin)
-    (tmp_path / "missing").write_text("")
+    (tmp_path / "missing").write_text("")  # an empty file is a file cut short, not an empty list
+    with pytest.raises(OptInListUnavailable):
+        rules.check_recipient_domain("x@contoso.com", optin)
+    (tmp_path / "missing").write_text(optin_text())  # an explicitly empty list
     assert rules.check_recipient_domain("x@contoso.com", optin).status == "5.2.1"
 
 
 def test_optin_list_unreadable_keeps_last_good(tmp_path, caplog):
     path = tmp_path / "optin"
-    path.write_text("contoso.com\n")
+    path.write_text(optin_text("contoso.com"))
     optin = OptInList(str(path))
     path.unlink()
     path.mkdir()  # stat works, open fails: the same path as an unreadable file, also for root
