@@ -411,10 +411,13 @@ def run(lab: Lab, slow: bool) -> None:
     print("== opt-in list changes without a restart")
     pid = lab.sh(lab.mx, "systemctl show -p MainPID --value v6gate-gate").strip()
     optin = "/etc/v6gate/ipv6-optin-domains"
+    # As the writers do it: the domain goes before a new trailer that counts it, then one rename.
     lab.sh(
         lab.mx,
         f"cp -p {optin} /root/optin.saved && cp -p {optin} {optin}.new && "
-        f"echo fabrikam.example >> {optin}.new && mv {optin}.new {optin}",
+        f"sed -i '/^# v6gate-optin end:/d' {optin}.new && echo fabrikam.example >> {optin}.new && "
+        f"n=$(grep -cv '^[[:space:]]*\\(#\\|$\\)' {optin}.new) && "
+        f"echo \"# v6gate-optin end: $n domain(s)\" >> {optin}.new && mv {optin}.new {optin}",
     )
     lab.case(
         "domain added to the opt-in file is accepted at once",
@@ -428,6 +431,15 @@ def run(lab: Lab, slow: bool) -> None:
         lab.send(TX_GOOD, rcpts=["user@fabrikam.example"]),
         rcpt=[r521("fabrikam.example")],
     )
+    # The review's accident: a list loaded half-written emptied itself and every recipient got 5.2.1.
+    lab.sh(lab.mx, f"head -n 3 /root/optin.saved > {optin}.new && mv {optin}.new {optin}")
+    lab.case(
+        "a half-written opt-in file (no trailer) is refused: the last good list stays in force",
+        lab.send(TX_GOOD),
+        rcpt=[OK_RCPT],
+        data_prefix="250 ",
+    )
+    lab.sh(lab.mx, f"cp -p /root/optin.saved {optin}.new && mv {optin}.new {optin}")
     same = lab.sh(lab.mx, "systemctl show -p MainPID --value v6gate-gate").strip() == pid
     lab.check(f"the gate was not restarted (pid {pid})", same, "opt-in change restarted the gate")
 
