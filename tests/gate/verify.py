@@ -146,6 +146,7 @@ class Lab:
         """A yes/no finding: printed like a case; failure is recorded when it does not hold."""
         print(f"[{'ok  ' if ok else 'FAIL'}] {title}")
         if not ok:
+            print(f"         !! {failure}")
             self.failures.append(failure)
 
     def expect_ours_only(self, title: str, subject: str, may_have_none: bool = False) -> None:
@@ -402,9 +403,13 @@ def run(lab: Lab, slow: bool) -> None:
         for n in range(12)
     ]
     throttled = "450 4.7.1 Error: too many AUTH commands from " + TX_GOOD
+    # Postfix 3.10 counts a couple more of this client's events in the minute than 3.7 does, so the
+    # promise tested is the limit: some guesses answered, never more than 10, then throttled.
+    answered = [r for r in replies if r.startswith("535 ")]
     lab.check(
-        "password guessing is throttled: 10 AUTH commands a minute, then 450 4.7.1",
-        all(r.startswith("535 ") for r in replies[:10]) and replies[-1] == throttled,
+        "password guessing is throttled: at most 10 AUTH commands a minute, then 450 4.7.1",
+        replies[0].startswith("535 ") and len(answered) <= 10 and replies[-1] == throttled
+        and replies[len(answered) :] == [throttled] * (len(replies) - len(answered)),
         f"AUTH replies: {replies}",
     )
 
