@@ -74,21 +74,26 @@ class ReverseDns:
     confirmed_name: str | None = None
 
 
-def lookup(resolver, name, rdtype, deadline: Deadline, per_lookup: float) -> list | None:
-    """Records as text; [] when the name or type does not exist; None on a temporary failure, including
-    a deadline that has run out."""
+def _resolve(resolver, name, rdtype, deadline: Deadline, per_lookup: float):
+    """The answer; () when the name or type does not exist (or cannot exist); None on a temporary
+    failure, including a deadline that has run out."""
     lifetime = deadline.lifetime(per_lookup)
     if lifetime <= 0:
         return None
     try:
-        answer = resolver.resolve(name, rdtype, search=False, lifetime=lifetime)
+        return resolver.resolve(name, rdtype, search=False, lifetime=lifetime)
     except _ABSENT:
-        return []
+        return ()
     except _TEMPORARY:
         return None
     except (dns.name.NameTooLong, dns.name.EmptyLabel, dns.exception.SyntaxError):
-        return []  # a name that cannot exist in DNS
-    return [rdata.to_text() for rdata in answer]
+        return ()  # a name that cannot exist in DNS
+
+
+def lookup(resolver, name, rdtype, deadline: Deadline, per_lookup: float) -> list | None:
+    """Records as text; [] when the name or type does not exist; None on a temporary failure."""
+    answer = _resolve(resolver, name, rdtype, deadline, per_lookup)
+    return None if answer is None else [rdata.to_text() for rdata in answer]
 
 
 def reverse_dns(resolver, address: str, policy: str, deadline: Deadline, per_lookup: float) -> ReverseDns:
@@ -129,18 +134,10 @@ def dkim_key_lookup(resolver, deadline: Deadline, per_lookup: float):
     """A key lookup for dkim_verify: the first TXT record's strings joined, None when there is none."""
 
     def lookup_key(name: str) -> bytes | None:
-        lifetime = deadline.lifetime(per_lookup)
-        if lifetime <= 0:
-            raise DkimKeyTemporaryError("decision deadline reached before the key lookup")
-        try:
-            answer = resolver.resolve(name, "TXT", search=False, lifetime=lifetime)
-        except _ABSENT:
-            return None
-        except _TEMPORARY as error:
-            raise DkimKeyTemporaryError(f"key lookup {name}: {type(error).__name__}") from None
-        except (dns.name.NameTooLong, dns.name.EmptyLabel, dns.exception.SyntaxError):
-            return None
-        return b"".join(answer[0].strings)
+        answer = _resolve(resolver, name, "TXT", deadline, per_lookup)
+        if answer is None:
+            raise DkimKeyTemporaryError(f"key lookup {name} failed temporarily or ran out of time")
+        return b"".join(answer[0].strings) if answer else None
 
     return lookup_key
 
