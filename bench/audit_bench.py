@@ -30,12 +30,10 @@ sys.path[:0] = [str(REPO_ROOT / "collections"), str(REPO_ROOT / "tests")]
 import dns.name
 import dns.nameserver
 import dns.reversename
-from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import (
-    DnsClient,
-    assess_sender,
-    check_reverse,
-    check_spf,
-)
+from ansible_collections.v6gate.mx.plugins.module_utils.dns_client import DnsClient
+from ansible_collections.v6gate.mx.plugins.module_utils.iprev import check_reverse
+from ansible_collections.v6gate.mx.plugins.module_utils.readiness import assess_sender
+from ansible_collections.v6gate.mx.plugins.module_utils.spf_eval import check_spf
 from dnsserver import running_knot
 
 BENCH_ZONE = "bench.example"

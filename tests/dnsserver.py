@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dns.message
-import dns.nameserver
 import dns.query
 import dns.rcode
 import dns.rdatatype
@@ -45,11 +44,17 @@ def free_port() -> int:
 
 
 def zone_names(zones_dir: Path) -> list[str]:
-    return sorted(path.name.removesuffix(".zone") for path in zones_dir.glob("*.zone"))
+    """Zones served from ``zones_dir``: ``<zone>.zone`` files; ``root.zone`` is the root zone ``.``."""
+    names = (path.name.removesuffix(".zone") for path in zones_dir.glob("*.zone"))
+    return sorted("." if name == "root" else name for name in names)
+
+
+def zone_file(zone: str) -> str:
+    return "root.zone" if zone == "." else f"{zone}.zone"
 
 
 def render_knot_conf(port: int, zones_dir: Path, run_dir: Path, zones: list[str]) -> str:
-    zone_lines = "".join(f"  - domain: {zone}\n    file: {zone}.zone\n" for zone in zones)
+    zone_lines = "".join(f"  - domain: \"{zone}\"\n    file: {zone_file(zone)}\n" for zone in zones)
     return (
         "server:\n"
         f"  rundir: {run_dir}\n"
@@ -94,6 +99,8 @@ class DnsServer:
         return [f"{self.host}@{self.port}", f"[{self.host6}]:{self.port}"]
 
     def resolver(self, timeout: float = 2.0) -> dns.resolver.Resolver:
+        import dns.nameserver  # dnspython 2.4+; the rest of this file also runs on Debian 12's 2.3
+
         resolver = dns.resolver.Resolver(configure=False)
         resolver.nameservers = [dns.nameserver.Do53Nameserver(self.host, self.port)]
         resolver.timeout = timeout
@@ -193,14 +200,18 @@ class SilentDnsServer:
 
 
 class DroppingDnsRelay:
-    """A UDP relay in front of a real server that drops every query of the given types: a sender's
-    nameserver that never answers for some names, while the rest of DNS works (Knot cannot do that)."""
+    """A UDP relay in front of a real server that drops some queries: a sender's nameserver that never
+    answers for some names, while the rest of DNS works (Knot cannot do that). By default every query of
+    ``drop_types``; ``drop(name, rdtype)`` (lower-case name without the final dot, type as text) decides
+    instead when given."""
 
-    def __init__(self, upstream_host: str, upstream_port: int, drop_types=("AAAA",), host: str = "127.0.0.1"):
+    def __init__(self, upstream_host: str, upstream_port: int, drop_types=("AAAA",), host: str = "127.0.0.1",
+                 drop=None):
         self.host = host
         self.port = free_port()
         self._upstream = (upstream_host, upstream_port)
-        self._drop = {dns.rdatatype.from_text(t) for t in drop_types}
+        types = {t.upper() for t in drop_types}
+        self._drop = drop or (lambda _name, rdtype: rdtype in types)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.bind((host, self.port))
         self._sock.settimeout(0.2)
@@ -222,8 +233,11 @@ class DroppingDnsRelay:
                 query = dns.message.from_wire(data)
             except Exception:
                 continue
-            if query.question and query.question[0].rdtype in self._drop:
-                continue
+            if query.question:
+                question = query.question[0]
+                name = question.name.to_text(omit_final_dot=True).lower()
+                if self._drop(name, dns.rdatatype.to_text(question.rdtype)):
+                    continue
             with contextlib.suppress(Exception):
                 reply = dns.query.udp(query, self._upstream[0], port=self._upstream[1], timeout=2)
                 self._sock.sendto(reply.to_wire(), client)

@@ -1,6 +1,6 @@
 # Copyright: v6gate developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The DNS options every v6gate.mx module shares (see plugins/module_utils/v6gate_dns.py)."""
+"""The DNS options every v6gate.mx module shares (plugins/module_utils/audit_module.py, dns_client.py)."""
 
 from __future__ import annotations
 

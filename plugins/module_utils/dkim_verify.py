@@ -64,6 +64,20 @@ def _tags(signature_value: bytes) -> dict | None:
         return None
 
 
+def key_lookup(client, deadline=None):
+    """A ``lookup_key`` over the one DNS client (``dns_client.DnsClient``) within ``deadline``: the first
+    TXT record's strings joined, None when there is none."""
+
+    def lookup_key(name: str) -> bytes | None:
+        result = client.resolve(name, "TXT", deadline)
+        if result.is_temporary:
+            reason = result.detail or result.outcome
+            raise DkimKeyTemporaryError(f"key lookup {name} failed temporarily ({reason})")
+        return b"".join(result.txt_strings[0]) if result.txt_strings else None
+
+    return lookup_key
+
+
 def verify_signatures(message: bytes, lookup_key, max_signatures: int = DEFAULT_MAX_SIGNATURES):
     """Verify each DKIM-Signature of ``message`` (headers and body, CRLF or LF line ends).
 

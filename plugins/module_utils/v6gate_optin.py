@@ -42,6 +42,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from ansible_collections.v6gate.mx.plugins.module_utils.addresses import is_dns_name
+from ansible_collections.v6gate.mx.plugins.module_utils.dns_client import ANSWER
+from ansible_collections.v6gate.mx.plugins.module_utils.iprev import check_reverse
 from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import (
     OptInTrailerError,
     is_optin_trailer_line,
@@ -49,7 +52,6 @@ from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import (
     parse_optin_text,
     render_optin_trailer,
 )
-from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import ANSWER, check_reverse, is_dns_name
 
 # The ipv6_gate role's default (ipv6_gate_config_dir + /ipv6-optin-domains); the module's default too.
 DEFAULT_OPTIN_FILE = "/etc/v6gate/ipv6-optin-domains"
@@ -377,7 +379,7 @@ def parse_smtp_addresses(texts) -> list[str]:
 
 def assess_readiness(client, domain: str, accepted_domains=(), skip=(), smtp_addresses=None,
                      smtp_port: int = 25, smtp_timeout: float = 10.0) -> dict:
-    """Run the readiness checks for one domain. ``client`` is a v6gate_dns.DnsClient (None if every DNS
+    """Run the readiness checks for one domain. ``client`` is a dns_client.DnsClient (None if every DNS
     check is skipped and smtp_addresses are given). Returns {domain, ready, reasons, checks, mx_hosts,
     addresses}; ``checks`` holds one entry per check in CHECKS order."""
     key = normalize_domain(domain)

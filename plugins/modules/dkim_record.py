@@ -11,8 +11,10 @@ description:
   - Looks up C(<selector>._domainkey.<domain>) TXT for each selector and parses the key record (RFC 6376),
     whether a key is present, its type (C(rsa), C(ed25519)) and size, whether it is revoked (empty C(p=)),
     the testing flag C(t=y), and parse errors. TXT records split into several strings are joined.
-  - Status C(valid), C(weak) (RSA shorter than 1024 bits, refused by verifiers per RFC 8301), C(revoked),
-    C(invalid), C(missing) (NXDOMAIN or no TXT record) or C(temperror) (SERVFAIL or timeout).
+  - Status C(valid), C(weak) (RSA of 1024 to 2047 bits; verifiers accept it, but RFC 8301 asks signers for
+    2048, so it is usable with a warning), C(too_short) (RSA shorter than 1024 bits, refused by verifiers per
+    RFC 8301), C(revoked), C(invalid), C(missing) (NXDOMAIN or no TXT record) or C(temperror) (SERVFAIL or
+    timeout).
   - Read-only.
 author: v6gate developers
 requirements:
@@ -60,7 +62,7 @@ results:
   elements: dict
   contains:
     name: {description: The name looked up., type: str, sample: sel2048._domainkey.example.com}
-    status: {description: "valid, weak, revoked, invalid, missing or temperror.", type: str}
+    status: {description: "valid, weak, too_short, revoked, invalid, missing or temperror.", type: str}
     usable: {description: True when a verifier would accept signatures made with this key., type: bool}
     key_present: {description: A parseable public key is published., type: bool}
     key_type: {description: "C(k=) value, C(rsa) by default.", type: str}
@@ -76,13 +78,13 @@ dns: {description: Nameservers used, queries sent and cache hits., returned: alw
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import (
+from ansible_collections.v6gate.mx.plugins.module_utils.addresses import is_dns_name
+from ansible_collections.v6gate.mx.plugins.module_utils.audit_module import (
     DNS_ARGUMENT_SPEC,
-    check_dkim,
     client_from_module,
-    is_dns_name,
     require_libraries,
 )
+from ansible_collections.v6gate.mx.plugins.module_utils.dkim_keys import check_dkim
 
 
 def main():

@@ -289,15 +289,15 @@ import os
 import syslog
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.v6gate.mx.plugins.module_utils.audit_module import (
+    DNS_ARGUMENT_SPEC,
+    client_from_module,
+    require_libraries,
+)
 from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import (
     OptInTrailerError,
     normalize_domain,
     render_optin_trailer,
-)
-from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import (
-    DNS_ARGUMENT_SPEC,
-    client_from_module,
-    require_libraries,
 )
 from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_optin import (
     CHECKS,
@@ -336,8 +336,8 @@ class LazyDnsClient:
             self.client = client_from_module(self._module)
         return self.client
 
-    def resolve(self, name, rdtype):
-        return self._get().resolve(name, rdtype)
+    def resolve(self, name, rdtype, deadline=None):
+        return self._get().resolve(name, rdtype, deadline)
 
     def map(self, function, items):
         return self._get().map(function, items)

@@ -119,14 +119,16 @@ dns: {description: Nameservers used, queries sent and cache hits., returned: alw
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import (
+from ansible_collections.v6gate.mx.plugins.module_utils.audit_module import (
     DNS_ARGUMENT_SPEC,
+    client_from_module,
+    require_libraries,
+)
+from ansible_collections.v6gate.mx.plugins.module_utils.readiness import (
     VERDICT_ACCEPT,
     VERDICT_REJECT,
     VERDICT_TEMPFAIL,
     assess_sender,
-    client_from_module,
-    require_libraries,
 )
 
 _SEVERITY = (VERDICT_ACCEPT, VERDICT_TEMPFAIL, VERDICT_REJECT)

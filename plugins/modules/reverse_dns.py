@@ -95,13 +95,13 @@ dns:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import (
+from ansible_collections.v6gate.mx.plugins.module_utils.addresses import parse_addresses
+from ansible_collections.v6gate.mx.plugins.module_utils.audit_module import (
     DNS_ARGUMENT_SPEC,
-    check_reverse,
     client_from_module,
-    parse_addresses,
     require_libraries,
 )
+from ansible_collections.v6gate.mx.plugins.module_utils.iprev import check_reverse
 
 STATUSES = ("pass", "missing", "mismatch", "temperror")
 

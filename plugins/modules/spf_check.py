@@ -15,6 +15,11 @@ description:
     name that has an A record is not void; pyspf counts it as void, so the two can disagree (for example
     C(permerror) versus C(pass)) and both are reported.
   - Warns about more than 10 DNS lookups, the C(ptr) mechanism, C(+all), a missing record and several records.
+  - Evaluates with the same code the C(v6gate.mx) gate milter runs for a live message
+    (C(plugins/module_utils/spf_eval.py)), so the result is the one the gate would reach.
+  - An identity RFC 7208 section 4.3 makes C(none) without any lookup (an over-long or empty label, an address
+    literal, a HELO that is not a fully qualified name) is evaluated, not refused; the result is C(none) and a
+    warning names the reason. A O(mail_from) ending in C(@) has no domain at all and fails the task.
   - Read-only.
 author: v6gate developers
 requirements:
@@ -30,7 +35,8 @@ options:
   mail_from:
     description:
       - MAIL FROM address (C(user@example.com)) or domain (checked as C(postmaster@domain)).
-      - When omitted, the HELO identity is checked.
+      - When omitted, the HELO identity is checked (the null sender, as for bounces).
+      - C(user@) with nothing after the C(@) is refused with a clear message.
     type: str
   helo:
     description: HELO/EHLO name of the sender; used for the HELO identity and the C(%{h}) macro.
@@ -92,14 +98,13 @@ dns: {description: Nameservers used, queries sent and cache hits., returned: alw
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import (
+from ansible_collections.v6gate.mx.plugins.module_utils.addresses import parse_addresses
+from ansible_collections.v6gate.mx.plugins.module_utils.audit_module import (
     DNS_ARGUMENT_SPEC,
-    check_spf,
     client_from_module,
-    is_dns_name,
-    parse_addresses,
     require_libraries,
 )
+from ansible_collections.v6gate.mx.plugins.module_utils.spf_eval import check_spf
 
 SINGLE_ADDRESS_KEYS = ("result", "explanation", "record", "lookup_count", "void_lookup_count",
                        "void_lookup_count_dual_stack", "result_dual_stack")
@@ -125,18 +130,13 @@ def main():
     except ValueError as error:
         module.fail_json(msg=str(error))
     mail_from, helo = module.params["mail_from"], module.params["helo"]
-    sender_domain = (mail_from or "").strip().strip("<>").strip().rpartition("@")[2]
-    if sender_domain and not is_dns_name(sender_domain, fqdn=True):
-        module.fail_json(msg=f"mail_from {mail_from!r}: {sender_domain!r} is not a valid domain name")
-    if not sender_domain and not (helo and is_dns_name(helo, fqdn=True)):
-        module.fail_json(msg=f"the null sender is checked as the HELO identity, and helo {helo!r} is not a "
-                             "valid domain name")
+    if mail_from and mail_from.strip().strip("<>").strip().endswith("@"):
+        module.fail_json(msg=f"mail_from {mail_from!r} has no domain after the @: nothing to check")
+    if not (mail_from or "").strip().strip("<>").strip() and not (helo or "").strip():
+        module.fail_json(msg="the null sender is checked as the HELO identity: give helo")
     client = client_from_module(module)
     tree_cache = {}
-    results = client.map(
-        lambda ip: check_spf(client, ip, module.params["mail_from"], module.params["helo"], tree_cache),
-        addresses,
-    )
+    results = client.map(lambda ip: check_spf(client, ip, mail_from, helo, tree_cache), addresses)
     output = {"changed": False, "results": results, "dns": client.stats()}
     if len(results) == 1:
         output.update({key: results[0][key] for key in SINGLE_ADDRESS_KEYS})

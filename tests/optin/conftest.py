@@ -79,7 +79,7 @@ def closed_port() -> int:
 
 @pytest.fixture
 def client(dns_server):
-    from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import DnsClient
+    from ansible_collections.v6gate.mx.plugins.module_utils.dns_client import DnsClient
 
     return DnsClient([dns_server.nameserver_specs[0]], timeout=2.0, retries=0)
 

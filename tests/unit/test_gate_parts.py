@@ -1,8 +1,9 @@
-"""The gate's configuration file and the resolver it builds (v6gate_gate/config.py, dnscheck.py)."""
+"""The gate's configuration file and the DNS client it builds (v6gate_gate/config.py, session.Checks)."""
 
 import pytest
-from v6gate_gate import dnscheck
+from ansible_collections.v6gate.mx.plugins.module_utils import dns_client
 from v6gate_gate.config import ConfigError, parse_config
+from v6gate_gate.session import Checks
 
 GOOD = """
 [gate]
@@ -72,18 +73,23 @@ def test_config_errors_are_clear(change, message):
 )
 def test_each_nameserver_keeps_its_own_port(spec, address, port):
     config = parse_config(GOOD + f"nameservers = {spec} 198.51.100.53\n")
-    servers = dnscheck.make_resolver(config.nameservers).nameservers
-    assert [(s.address, s.port) for s in servers] == [(address, port), ("198.51.100.53", 53)]
+    client = Checks(config).dns
+    assert client.nameservers[0] in (f"{address}:{port}", f"[{address}]:{port}")
+    assert client._servers == [(address, port), ("198.51.100.53", 53)]
+    # the fallback path (TCP, odd replies) asks the same servers
+    assert dns_client._servers_of(client.resolver) == [(address, port), ("198.51.100.53", 53)]
 
 
-def test_the_dns_cache_is_bounded():
-    resolver = dnscheck.make_resolver(["192.0.2.53"], cache_size=7)
-    assert resolver.cache.max_size == 7
+def test_the_dns_cache_is_bounded_and_follows_ttls():
+    config = parse_config(GOOD + "nameservers = 192.0.2.53\ndns_cache_size = 7\n")
+    client = Checks(config).dns
+    assert (client.cache_size, client.keep_for_run) == (7, False)
 
 
 def test_ports_survive_on_dnspython_before_2_4(monkeypatch):
     """Debian 12 ships dnspython 2.3, which has no dns.nameserver: ports go in nameserver_ports."""
-    monkeypatch.setattr(dnscheck, "Do53Nameserver", None)
-    resolver = dnscheck.make_resolver(["[::1]:5353", "192.0.2.53"])
-    assert resolver.nameservers == ["::1", "192.0.2.53"]
-    assert resolver.nameserver_ports == {"::1": 5353, "192.0.2.53": 53}
+    monkeypatch.setattr(dns_client, "Do53Nameserver", None)
+    client = dns_client.DnsClient(["[::1]:5353", "192.0.2.53"])
+    assert client.resolver.nameservers == ["::1", "192.0.2.53"]
+    assert client.resolver.nameserver_ports == {"::1": 5353, "192.0.2.53": 53}
+    assert client._servers == [("::1", 5353), ("192.0.2.53", 53)]

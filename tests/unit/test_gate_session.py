@@ -9,14 +9,13 @@ import time
 from pathlib import Path
 
 import dkim
-import dns.resolver
 import pytest
+from ansible_collections.v6gate.mx.plugins.module_utils.dns_client import Deadline
 from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import (
     OptInList,
     OptInListUnavailable,
     PtrStatus,
 )
-from v6gate_gate import dnscheck
 from v6gate_gate.config import GateConfig
 from v6gate_gate.session import Checks, GateSession
 
@@ -51,17 +50,16 @@ def optin(tmp_path):
 def make_session(dns_server, optin, monkeypatch, caplog):
     caplog.set_level(logging.INFO, logger="gate-test")
 
-    def make(ptr_policy="exists", trusted=(), resolver=None, optin_list=optin, **limits):
+    def make(ptr_policy="exists", trusted=(), nameserver=None, optin_list=optin, **limits):
         config = GateConfig(
             authserv_id=AUTHSERV_ID,
             optin_file="unused",
             ptr_policy=ptr_policy,
             trusted_networks=tuple(trusted),
+            nameservers=(nameserver or dns_server.nameserver_specs[0],),
             **{"dns_timeout": 2.0, "spf_timeout": 5.0, **limits},
         )
-        checks = Checks(config, resolver or dns_server.resolver(timeout=2.0))
-        monkeypatch.setattr(dns.resolver, "default_resolver", checks.resolver)  # pyspf's resolver
-        return GateSession(config, optin_list, checks, logging.getLogger("gate-test"))
+        return GateSession(config, optin_list, Checks(config), logging.getLogger("gate-test"))
 
     return make
 
@@ -182,16 +180,14 @@ def test_servfail_on_reverse_zone_is_451_4_4_3(make_session):
 
 
 def test_nameserver_timeout_is_451_4_4_3_never_5xx(make_session, silent_dns_server):
-    resolver = dnscheck.make_resolver([silent_dns_server.nameserver_spec], timeout=0.5)
-    session = make_session(resolver=resolver)
+    session = make_session(nameserver=silent_dns_server.nameserver_spec, dns_timeout=0.5)
     open_transaction(session, CONFIRMED, "user@example.com")
     reply = session.recipient("<a@contoso.example>")
     assert (reply.code, reply.status) == (451, "4.4.3")
 
 
 def test_decision_time_includes_the_dns_wait(make_session, silent_dns_server, caplog):
-    resolver = dnscheck.make_resolver([silent_dns_server.nameserver_spec], timeout=0.3)
-    session = make_session(resolver=resolver)
+    session = make_session(nameserver=silent_dns_server.nameserver_spec, dns_timeout=0.3)
     open_transaction(session, CONFIRMED, "user@example.com")
     session.recipient("<a@contoso.example>")
     assert len(took_ms(caplog)) == 1 and took_ms(caplog)[0] >= 300
@@ -358,8 +354,8 @@ def test_a_sender_cannot_write_fields_into_the_decision_line(make_session, caplo
 
 def test_slow_forward_lookups_stay_within_the_decision_deadline(make_session, dropping_dns_relay):
     """Every AAAA query is dropped: without one deadline the PTR's name would wait its full timeout."""
-    resolver = dnscheck.make_resolver([dropping_dns_relay.nameserver_spec], timeout=5.0)
-    session = make_session(ptr_policy="fcrdns", resolver=resolver, decision_timeout=1.0, dns_timeout=5.0)
+    session = make_session(ptr_policy="fcrdns", nameserver=dropping_dns_relay.nameserver_spec,
+                           decision_timeout=1.0, dns_timeout=5.0)
     open_transaction(session, CONFIRMED, "user@example.com")
     started = time.monotonic()
     reply = session.recipient("<a@contoso.example>")
@@ -369,27 +365,25 @@ def test_slow_forward_lookups_stay_within_the_decision_deadline(make_session, dr
 
 
 def test_slow_forward_lookups_do_not_block_a_ptr_under_the_exists_policy(make_session, dropping_dns_relay):
-    resolver = dnscheck.make_resolver([dropping_dns_relay.nameserver_spec], timeout=5.0)
-    session = make_session(resolver=resolver, decision_timeout=1.0, dns_timeout=5.0)
+    session = make_session(nameserver=dropping_dns_relay.nameserver_spec, decision_timeout=1.0,
+                           dns_timeout=5.0)
     open_transaction(session, CONFIRMED, "user@example.com")
     assert session.recipient("<a@contoso.example>") is None
     assert session.reverse.iprev is PtrStatus.TEMPERROR
 
 
-def test_spf_takes_the_per_lookup_limit_not_the_whole_budget(silent_dns_server, monkeypatch):
-    """pyspf would give each lookup all of querytime; the gate holds it to lookup_timeout."""
-    resolver = dnscheck.make_resolver([silent_dns_server.nameserver_spec], timeout=0.3)
-    monkeypatch.setattr(dns.resolver, "default_resolver", resolver)
+def test_spf_takes_the_per_lookup_limit_not_the_whole_budget(silent_dns_server):
+    """Each lookup ends at its own limit (0.3 s here), not at the end of the 10 s SPF budget."""
+    config = GateConfig(authserv_id=AUTHSERV_ID, optin_file="unused", dns_timeout=0.3, spf_timeout=10.0,
+                        nameservers=(silent_dns_server.nameserver_spec,))
     started = time.monotonic()
-    result = dnscheck.check_spf(
-        CONFIRMED, "user@example.com", "mail.example.com", dnscheck.Deadline(10), 0.3, 10.0
-    )
+    result = Checks(config).spf(CONFIRMED, "user@example.com", "mail.example.com", Deadline(10))
     assert result.result == "temperror"
-    assert time.monotonic() - started < 5.0
+    assert time.monotonic() - started < 2.0
 
 
-def test_spf_gets_no_time_once_the_deadline_has_passed(dns_server):
-    result = dnscheck.check_spf(CONFIRMED, "user@example.com", "mail.example.com", dnscheck.Deadline(0))
+def test_spf_gets_no_time_once_the_deadline_has_passed(make_session):
+    result = make_session().checks.spf(CONFIRMED, "user@example.com", "mail.example.com", Deadline(0))
     assert (result.result, result.explanation) == ("temperror", "decision deadline reached")
 
 

@@ -6,8 +6,8 @@ import configparser
 import ipaddress
 from dataclasses import dataclass, field
 
+from ansible_collections.v6gate.mx.plugins.module_utils.dns_client import parse_nameserver
 from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import PTR_POLICIES
-from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import parse_nameserver
 
 DEFAULT_CONFIG_PATH = "/etc/v6gate/ipv6-gate.conf"
 DEFAULT_SOCKET = "unix:/run/v6gate-gate/milter.sock"

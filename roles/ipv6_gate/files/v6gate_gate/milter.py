@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import logging
 
-import dns.resolver
 import Milter
 from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import OptInList, gate_error_reply
 
@@ -141,7 +140,6 @@ class GateMilter(Milter.Base):
 def run(config: GateConfig) -> None:
     """Serve milter connections until stopped."""
     checks = Checks(config)
-    dns.resolver.default_resolver = checks.resolver  # pyspf resolves through the default resolver
     GateMilter.config = config
     GateMilter.optin = OptInList(config.optin_file, log)  # a missing list makes RCPT tempfail, not 5xx
     GateMilter.checks = checks

@@ -11,11 +11,14 @@ could be taken as ours is removed, for every client; DKIM is verified here, with
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from dataclasses import dataclass, field
 
 from ansible_collections.v6gate.mx.plugins.module_utils import authres, dkim_verify
+from ansible_collections.v6gate.mx.plugins.module_utils.dns_client import Deadline, DnsClient
+from ansible_collections.v6gate.mx.plugins.module_utils.iprev import ReverseDns, reverse_dns
 from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import (
     PtrStatus,
     Reply,
@@ -25,8 +28,8 @@ from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import (
     is_subject_to_gate,
     normalize_ipv6,
 )
+from ansible_collections.v6gate.mx.plugins.module_utils.spf_eval import SpfEvaluation, evaluate_spf
 
-from . import dnscheck
 from .config import GateConfig
 
 AUTH_RESULTS = "authentication-results"
@@ -50,29 +53,30 @@ def log_value(text: str) -> str:
 
 
 class Checks:
-    """The network-facing checks, bound to one resolver and time limits."""
+    """The network-facing checks: the collection's core (one DNS client, reverse DNS, SPF, DKIM) bound to
+    the gate's nameservers, time limits and cache."""
 
-    def __init__(self, config: GateConfig, resolver=None) -> None:
+    def __init__(self, config: GateConfig, client: DnsClient | None = None) -> None:
         self.config = config
-        self.resolver = resolver or dnscheck.make_resolver(
-            config.nameservers, config.dns_timeout, config.dns_cache_size
+        # A lookup tries each server for up to 2 s a round, in as many rounds as dns_timeout allows.
+        attempt = min(config.dns_timeout, 2.0)
+        self.dns = client or DnsClient(
+            config.nameservers, timeout=attempt, retries=max(0, math.ceil(config.dns_timeout / attempt) - 1),
+            max_in_flight=256, lifetime=config.dns_timeout, cache_size=config.dns_cache_size,
+            keep_for_run=False,
         )
 
-    def deadline(self) -> dnscheck.Deadline:
-        return dnscheck.Deadline(self.config.decision_timeout)
+    def deadline(self) -> Deadline:
+        return Deadline(self.config.decision_timeout)
 
-    def reverse_dns(self, address: str, deadline: dnscheck.Deadline) -> dnscheck.ReverseDns:
-        return dnscheck.reverse_dns(
-            self.resolver, address, self.config.ptr_policy, deadline, self.config.dns_timeout
-        )
+    def reverse_dns(self, address: str, deadline: Deadline) -> ReverseDns:
+        return reverse_dns(self.dns, address, deadline)
 
-    def spf(self, address: str, sender: str, helo: str, deadline: dnscheck.Deadline) -> dnscheck.SpfResult:
-        return dnscheck.check_spf(
-            address, sender, helo, deadline, self.config.dns_timeout, self.config.spf_timeout
-        )
+    def spf(self, address: str, sender: str, helo: str, deadline: Deadline) -> SpfEvaluation:
+        return evaluate_spf(self.dns, address, sender, helo, deadline.within(self.config.spf_timeout))
 
-    def dkim(self, message: bytes, deadline: dnscheck.Deadline) -> list[dkim_verify.SignatureResult]:
-        lookup_key = dnscheck.dkim_key_lookup(self.resolver, deadline, self.config.dns_timeout)
+    def dkim(self, message: bytes, deadline: Deadline) -> list[dkim_verify.SignatureResult]:
+        lookup_key = dkim_verify.key_lookup(self.dns, deadline)
         return dkim_verify.verify_signatures(message, lookup_key, self.config.max_signatures)
 
 
@@ -96,7 +100,7 @@ class GateSession:
         self.client: str | None = None  # compressed IPv6, or None when the client is outside the gate
         self.client_text = ""
         self.helo = ""
-        self.reverse: dnscheck.ReverseDns | None = None  # looked up once per connection
+        self.reverse: ReverseDns | None = None  # looked up once per connection
         self._new_transaction()
 
     # ------------------------------------------------------------------------------------ events
@@ -148,7 +152,8 @@ class GateSession:
         if reply is None:
             if self.reverse is None:
                 self.reverse = self.checks.reverse_dns(self.client, self.checks.deadline())
-            reply = check_reverse_dns(self.client, self.reverse.status, self.config.ptr_policy)
+            policy = self.config.ptr_policy
+            reply = check_reverse_dns(self.client, self.reverse.status(policy), policy)
         if reply is None:
             self.accepted_recipients.append(recipient)
         else:
@@ -243,7 +248,8 @@ class GateSession:
             results.append(("iprev", iprev, [("policy.iprev", self.client)], comment))
         if spf_result is not None:
             prop = "smtp.mailfrom" if spf_result.identity == "mailfrom" else "smtp.helo"
-            results.append(("spf", spf_result.result, [(prop, spf_result.domain)], ""))
+            properties = [(prop, spf_result.domain)] if spf_result.domain else []
+            results.append(("spf", spf_result.result, properties, ""))
         for signature in signatures:
             properties = [("header.d", signature.domain), ("header.s", signature.selector)]
             results.append(("dkim", signature.result, [p for p in properties if p[1]], signature.reason))

@@ -1,7 +1,7 @@
 """spf_check: pyspf results, lookup and void counts, dual-stack counting and warnings, on the real fixture."""
 
 import pytest
-from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import analyse_spf_tree, check_spf
+from ansible_collections.v6gate.mx.plugins.module_utils.spf_eval import analyse_spf_tree, check_spf
 
 pytestmark = pytest.mark.dns
 
@@ -156,7 +156,37 @@ def test_module_null_sender_needs_a_valid_helo(ansible_module):
     assert "null sender is checked as the HELO identity" in result["msg"]
 
 
-def test_module_bad_mail_from_domain(ansible_module):
-    result = ansible_module("spf_check", {"address": [V6], "mail_from": "user@bad domain"})
+def test_module_mail_from_without_domain_is_refused(dns_server, ansible_module):
+    """``a@`` has no domain: the module says so instead of asking DNS for an empty name."""
+    result = ansible_module("spf_check", {"address": [V6], "mail_from": "a@", "helo": "mail.example.com",
+                                          "nameservers": [f"127.0.0.1@{dns_server.port}"]})
     assert result["failed"] is True
-    assert result["msg"] == "mail_from 'user@bad domain': 'bad domain' is not a valid domain name"
+    assert result["msg"] == "mail_from 'a@' has no domain after the @: nothing to check"
+
+
+@pytest.mark.parametrize(
+    ("mail_from", "helo", "why"),
+    [
+        ("user@bad domain", "mail.example.com", "MAIL FROM domain 'bad domain' holds white space"),
+        (f"user@{'x' * 64}.example.com", "mail.example.com", "has a label over 63 octets"),
+        ("user@foo..example.com", "mail.example.com", "has an empty label"),
+        ("user@[192.0.2.1]", "mail.example.com", "is an address literal"),
+        ("<>", "localhost", "HELO name 'localhost' is not a fully qualified domain name"),
+    ],
+)
+def test_module_identity_rfc7208_makes_none_is_a_result_not_a_failure(dns_server, ansible_module, mail_from,
+                                                                       helo, why):
+    """RFC 7208 section 4.3: such identities evaluate to none; the audit reports that with the reason."""
+    result = ansible_module("spf_check", {"address": [V6], "mail_from": mail_from, "helo": helo,
+                                          "nameservers": [f"127.0.0.1@{dns_server.port}"]})
+    assert result["_rc"] == 0, result.get("msg")
+    assert result["result"] == "none"
+    assert any(why in warning for warning in result["warnings_found"])
+
+
+def test_redirect_written_as_a_mechanism_is_a_permerror_not_a_crash(client):
+    """openspf's redirect-is-modifier: ``redirect:x`` is an unknown mechanism, and the tree walk survives."""
+    tree = analyse_spf_tree(client, "redirect-colon.example.com")
+    assert tree["lookup_count"] == 0
+    report = check_spf(client, V6, "user@redirect-colon.example.com", "mail.example.com")
+    assert report["result"] == "permerror"

@@ -2,7 +2,7 @@
 SMTP sockets on ::1 (zones: tests/fixtures/zones/optin.example.zone and its reverse zones)."""
 
 import pytest
-from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import DnsClient
+from ansible_collections.v6gate.mx.plugins.module_utils.dns_client import DnsClient
 from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_optin import (
     CHECKS,
     assess_readiness,

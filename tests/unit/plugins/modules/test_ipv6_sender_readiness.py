@@ -2,7 +2,7 @@
 
 import pytest
 from ansible_collections.v6gate.mx.plugins.module_utils import ipv6_rules
-from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import assess_sender
+from ansible_collections.v6gate.mx.plugins.module_utils.readiness import assess_sender
 
 pytestmark = pytest.mark.dns
 

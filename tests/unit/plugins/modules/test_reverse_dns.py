@@ -1,7 +1,7 @@
 """reverse_dns: every status against the real fixture, address forms, bad input, and through Ansible."""
 
 import pytest
-from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import check_reverse
+from ansible_collections.v6gate.mx.plugins.module_utils.iprev import check_reverse
 
 pytestmark = pytest.mark.dns
 

@@ -4,21 +4,28 @@ from pathlib import Path
 
 import dkim
 import pytest
-from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import check_dkim, parse_dkim_tags
+from ansible_collections.v6gate.mx.plugins.module_utils.dkim_keys import check_dkim, parse_dkim_tags
 
 pytestmark = pytest.mark.dns
 
-DKIM_KEYS = Path(__file__).resolve().parents[1] / "fixtures" / "dkim"
+DKIM_KEYS = Path(__file__).resolve().parents[3] / "fixtures" / "dkim"
+
+
+def test_a_1024_bit_key_is_usable_but_flagged_weak(client):
+    """RFC 8301: verifiers accept 1024 bits, signers should use 2048; the report says both."""
+    report = check_dkim(client, "sel1024", "example.com")
+    assert (report["status"], report["usable"]) == ("weak", True)
+    assert any("RFC 8301 asks signers for at least 2048 bits" in w for w in report["warnings"])
 
 
 @pytest.mark.parametrize(
     ("selector", "status", "key_type", "bits", "usable"),
     [
         ("sel2048", "valid", "rsa", 2048, True),
-        ("sel1024", "valid", "rsa", 1024, True),
+        ("sel1024", "weak", "rsa", 1024, True),
         ("ed25519", "valid", "ed25519", 256, True),
-        ("testing", "valid", "rsa", 1024, True),
-        ("short512", "weak", "rsa", 512, False),
+        ("testing", "weak", "rsa", 1024, True),
+        ("short512", "too_short", "rsa", 512, False),
         ("revoked", "revoked", "rsa", None, False),
         ("badb64", "invalid", "rsa", None, False),
         ("badversion", "invalid", "rsa", 1024, False),
@@ -117,7 +124,7 @@ def test_module_through_ansible(dns_server, ansible_module):
         },
     )
     assert result["_rc"] == 0 and result["changed"] is False
-    assert [r["status"] for r in result["results"]] == ["valid", "revoked", "weak", "missing"]
+    assert [r["status"] for r in result["results"]] == ["valid", "revoked", "too_short", "missing"]
 
 
 def test_module_check_mode(dns_server, ansible_module):
@@ -126,7 +133,7 @@ def test_module_check_mode(dns_server, ansible_module):
         {"selector": ["testing"], "domain": "example.com", "nameservers": [f"127.0.0.1@{dns_server.port}"]},
         check=True,
     )
-    assert result["_rc"] == 0 and result["status"] == "valid"
+    assert result["_rc"] == 0 and result["status"] == "weak"
     assert result["results"][0]["testing"] is True
 
 

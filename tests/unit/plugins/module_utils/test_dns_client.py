@@ -2,12 +2,16 @@
 
 import subprocess
 import threading
+import time
 
 import dns.nameserver
 import dns.reversename
 import pytest
-from ansible_collections.v6gate.mx.plugins.module_utils import v6gate_dns
-from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_dns import DnsClient, parse_nameserver
+from ansible_collections.v6gate.mx.plugins.module_utils.dns_client import (
+    Deadline,
+    DnsClient,
+    parse_nameserver,
+)
 
 pytestmark = pytest.mark.dns
 
@@ -94,12 +98,12 @@ def test_queries_in_flight_never_exceed_the_bound(dns_server, monkeypatch):
     in_flight, peak, lock = [0], [0], threading.Lock()
     real_query = client._query
 
-    def counting_query(name, rdtype):
+    def counting_query(name, rdtype, end):
         with lock:
             in_flight[0] += 1
             peak[0] = max(peak[0], in_flight[0])
         try:
-            return real_query(name, rdtype)
+            return real_query(name, rdtype, end)
         finally:
             with lock:
                 in_flight[0] -= 1
@@ -109,29 +113,6 @@ def test_queries_in_flight_never_exceed_the_bound(dns_server, monkeypatch):
     results = client.map(lambda name: client.resolve(name, "PTR"), names)
     assert len(results) == 199
     assert 1 < peak[0] <= 4
-
-
-def test_missing_dnspython_ends_module_with_missing_required_lib(monkeypatch):
-    class FakeModule:
-        def fail_json(self, **kwargs):
-            raise SystemExit(kwargs)
-
-    monkeypatch.setattr(v6gate_dns, "HAS_DNSPYTHON", False)
-    with pytest.raises(SystemExit) as exit_info:
-        v6gate_dns.require_libraries(FakeModule())
-    assert "dnspython" in exit_info.value.args[0]["msg"]
-
-
-def test_missing_pyspf_ends_module_with_missing_required_lib(monkeypatch):
-    class FakeModule:
-        def fail_json(self, **kwargs):
-            raise SystemExit(kwargs)
-
-    monkeypatch.setattr(v6gate_dns, "HAS_PYSPF", False)
-    v6gate_dns.require_libraries(FakeModule())  # not needed: no failure
-    with pytest.raises(SystemExit) as exit_info:
-        v6gate_dns.require_libraries(FakeModule(), need_spf=True)
-    assert "pyspf" in exit_info.value.args[0]["msg"]
 
 
 def test_name_that_cannot_exist_is_nxdomain_not_servfail(client):
@@ -179,3 +160,52 @@ def test_system_resolver_path_uses_the_same_outcomes(dns_server, monkeypatch):
     assert client.resolve("v4only1.example.com", "AAAA").outcome == "nodata"
     assert client.resolve("host.servfail.example", "A").outcome == "servfail"
     assert client.resolve("big.example.com", "TXT").outcome == "answer"
+
+
+def test_gate_mode_keeps_answers_for_their_ttl_and_drops_the_oldest(dns_server):
+    client = DnsClient([dns_server.nameserver_specs[0]], cache_size=2, keep_for_run=False)
+    first = client.resolve("mail.example.com", "AAAA")
+    assert first.outcome == "answer" and first.ttl > 0
+    client.resolve("mail.example.com", "AAAA")
+    assert (client.queries_sent, client.cache_hits) == (1, 1)
+    client.resolve("example.com", "TXT")
+    client.resolve("example.com", "MX")  # a third name: the least recently used one goes
+    client.resolve("mail.example.com", "AAAA")
+    assert client.queries_sent == 4
+
+
+def test_gate_mode_keeps_negative_answers_for_the_soa_minimum(dns_server):
+    client = DnsClient([dns_server.nameserver_specs[0]], keep_for_run=False)
+    result = client.resolve("absent.example.com", "TXT")
+    assert result.outcome == "nxdomain" and result.ttl > 0
+    client.resolve("absent.example.com", "TXT")
+    assert client.queries_sent == 1
+
+
+def test_gate_mode_never_keeps_a_temporary_failure(silent_dns_server):
+    client = DnsClient([silent_dns_server.nameserver_spec], timeout=0.2, retries=0, keep_for_run=False)
+    assert client.resolve("example.com", "TXT").outcome == "timeout"
+    assert client.resolve("example.com", "TXT").outcome == "timeout"
+    assert client.queries_sent == 2
+
+
+def test_a_lookup_ends_at_the_callers_deadline(silent_dns_server):
+    client = DnsClient([silent_dns_server.nameserver_spec], timeout=5.0, retries=2)
+    started = time.monotonic()
+    result = client.resolve("example.com", "TXT", Deadline(0.3))
+    assert time.monotonic() - started < 1.0
+    assert (result.outcome, result.detail) == ("timeout", "deadline reached")
+    assert client.resolve("example.com", "TXT", Deadline(0)).detail == "deadline reached"
+    assert client.queries_sent == 2  # a deadline's timeout is not kept: the next caller may have more time
+
+
+def test_a_waiter_gives_up_at_its_own_deadline(silent_dns_server):
+    """A second asker of the same name waits for the query in flight, but not past its own deadline."""
+    client = DnsClient([silent_dns_server.nameserver_spec], timeout=2.0, retries=0)
+    first = threading.Thread(target=client.resolve, args=("example.com", "TXT"))
+    first.start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    result = client.resolve("example.com", "TXT", Deadline(0.3))
+    assert time.monotonic() - started < 1.0 and result.detail == "deadline reached"
+    first.join()

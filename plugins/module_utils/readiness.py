@@ -1,0 +1,152 @@
+# Copyright: v6gate developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""IPv6 readiness of a sending host: the reply an Exchange Online-style receiver (and our gate) gives,
+predicted from the sender's DNS with the gate's own lookups (``iprev``, ``spf_eval``) and rules
+(``ipv6_rules``). Only the DKIM half differs, as it must: an audit has no message to verify, so a usable
+published key (``dkim_keys``) stands for a signature that verifies.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.v6gate.mx.plugins.module_utils.addresses import (
+    check_domains,
+    is_dns_name,
+    parse_addresses,
+)
+from ansible_collections.v6gate.mx.plugins.module_utils.dkim_keys import check_dkim
+from ansible_collections.v6gate.mx.plugins.module_utils.dns_client import ANSWER, DnsClient
+from ansible_collections.v6gate.mx.plugins.module_utils.iprev import reverse_dns, reverse_report
+from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import (
+    PTR_POLICIES,
+    check_authentication,
+    check_reverse_dns,
+)
+from ansible_collections.v6gate.mx.plugins.module_utils.spf_eval import check_spf
+
+VERDICT_ACCEPT = "accept"
+VERDICT_TEMPFAIL = "tempfail"
+VERDICT_REJECT = "reject"
+
+
+def _verdict(reply) -> str:
+    if reply is None:
+        return VERDICT_ACCEPT
+    return VERDICT_REJECT if reply.is_permanent else VERDICT_TEMPFAIL
+
+
+def assess_sender(client: DnsClient, addresses, helo: str | None, mail_from_domains, dkim_selectors,
+                  ptr_policy: str = "exists", dkim_domains=None) -> dict:
+    """Predict what an Exchange Online-style receiver (and our gate) replies to each (address, MAIL FROM
+    domain) of a sending host, using the gate's own rule functions.
+
+    Reverse DNS is judged at RCPT time, so its reply comes first; SPF-or-DKIM at end of data. A DKIM
+    "pass" here means a usable key is published for a selector under the domain: the DNS half of DKIM,
+    which is all an audit can see.
+    """
+    if ptr_policy not in PTR_POLICIES:
+        raise ValueError(f"ptr_policy must be one of {', '.join(PTR_POLICIES)}")
+    ips = parse_addresses(addresses)
+    not_ipv6 = [ip.compressed for ip in ips if ip.version != 6]
+    if not_ipv6:
+        raise ValueError(f"not IPv6 (IPv4 mail is never subject to these rules): {', '.join(not_ipv6)}")
+    if helo:
+        # A bare "localhost" HELO is a finding for the SPF HELO check, not bad input.
+        if not is_dns_name(helo):
+            raise ValueError(f"not a valid HELO name: {helo!r}")
+        helo = helo.strip().rstrip(".").lower()
+    domains = check_domains(mail_from_domains, "MAIL FROM domain") or ([helo] if helo else [])
+    if not domains:
+        raise ValueError("give mail_from_domains or a helo name")
+    identity = "mailfrom" if mail_from_domains else "helo"
+    key_domains = check_domains(dkim_domains, "DKIM signing domain") if dkim_domains else domains
+    bad_selectors = [repr(s) for s in dkim_selectors if not is_dns_name(s)]
+    if bad_selectors:
+        raise ValueError(f"not a valid DKIM selector: {', '.join(bad_selectors)}")
+
+    lookups = dict(zip(ips, client.map(lambda ip: reverse_dns(client, ip, confirm_all=True), ips),
+                       strict=True))
+    reverse = {ip: reverse_report(lookup) for ip, lookup in lookups.items()}
+    dkim_pairs = [(sel, dom) for dom in key_domains for sel in dkim_selectors]
+    dkim = client.map(lambda pair: check_dkim(client, *pair), dkim_pairs)
+    usable_by_domain = {dom: [d for d in dkim if d["domain"] == dom and d["usable"]] for dom in key_domains}
+    any_usable = [d for d in dkim if d["usable"]]
+    tree_cache: dict = {}
+    pairs = [(ip, dom) for ip in ips for dom in domains]
+    spf_results = client.map(
+        lambda pair: check_spf(client, pair[0], pair[1] if identity == "mailfrom" else None, helo,
+                               tree_cache),
+        pairs,
+    )
+
+    rows = []
+    for (ip, domain), spf_report in zip(pairs, spf_results, strict=True):
+        ptr = reverse[ip]
+        ptr_status = lookups[ip].status(ptr_policy)  # as the gate judges it under this policy
+        # Without dkim_domains each MAIL FROM domain is assumed to sign as itself (d= that domain). With
+        # dkim_domains the host signs all mail with those domains, and any of their keys counts, because
+        # Exchange accepts any passing DKIM signature, aligned or not.
+        usable = usable_by_domain.get(domain, []) if dkim_domains is None else any_usable
+        spf_pass = spf_report["result"] == "pass"
+        dkim_pass = bool(usable)
+        reply = check_reverse_dns(ip.compressed, ptr_status, ptr_policy) or check_authentication(
+            ip.compressed, spf_pass, dkim_pass)
+        reasons = _readiness_reasons(ptr, ptr_policy, spf_report, dkim, usable)
+        rows.append({
+            "address": ip.compressed,
+            "mail_from_domain": domain,
+            "identity": identity,
+            "verdict": _verdict(reply),
+            "accepted": reply is None,
+            "reply": str(reply) if reply else "",
+            "reply_code": reply.code if reply else 250,
+            "reply_status": reply.status if reply else "",
+            "rule": reply.rule if reply else "",
+            "reverse_dns": ptr["status"],
+            "ptr_names": ptr["ptr_names"],
+            "spf": spf_report["result"],
+            "spf_dual_stack": spf_report["result_dual_stack"],
+            "dkim": "pass" if dkim_pass else "fail",
+            "dkim_selectors_usable": [f"{d['selector']}._domainkey.{d['domain']}" for d in usable],
+            "reasons": reasons,
+        })
+    return {
+        "accepted": all(row["accepted"] for row in rows),
+        "rows": rows,
+        "reverse_dns": list(reverse.values()),
+        "spf": spf_results,
+        "dkim": dkim,
+    }
+
+
+def _readiness_reasons(ptr: dict, ptr_policy: str, spf_report: dict, dkim: list, usable: list) -> list[str]:
+    reasons = []
+    status = ptr["status"]
+    if status == "pass":
+        reasons.append(f"reverse DNS: {', '.join(ptr['confirmed_names'])} forward-confirms")
+    elif status == "missing":
+        reasons.append(f"reverse DNS: no PTR record for {ptr['address']} ({ptr['ptr_outcome']})")
+    elif status == "mismatch":
+        verdict = "accepted under policy 'exists'" if ptr_policy == "exists" else "rejected under 'fcrdns'"
+        reasons.append(f"reverse DNS: PTR {', '.join(ptr['ptr_names'])} does not resolve back to "
+                       f"{ptr['address']} ({verdict})")
+    elif ptr["ptr_outcome"] == ANSWER and ptr_policy == "exists":
+        reasons.append(f"reverse DNS: PTR {', '.join(ptr['ptr_names'])} exists; resolving it back failed "
+                       "temporarily (accepted under policy 'exists')")
+    else:
+        reasons.append(f"reverse DNS: lookup failed temporarily ({ptr['ptr_outcome']}"
+                       f"{', forward lookup failed' if ptr['ptr_outcome'] == ANSWER else ''})")
+    spf_line = f"SPF {spf_report['result']} for {spf_report['domain']}"
+    if spf_report["explanation"] and spf_report["result"] != "pass":
+        spf_line += f": {spf_report['explanation']}"
+    if spf_report["result_dual_stack"] != spf_report["result"]:
+        spf_line += f" (dual-stack void counting: {spf_report['result_dual_stack']})"
+    reasons.append(spf_line)
+    if usable:
+        reasons.append("DKIM: usable key at " + ", ".join(f"{d['selector']}._domainkey.{d['domain']}"
+                                                           for d in usable))
+    elif dkim:
+        found = ", ".join(f"{d['selector']}._domainkey.{d['domain']}: {d['status']}" for d in dkim)
+        reasons.append(f"DKIM: no usable key ({found})")
+    else:
+        reasons.append("DKIM: no selectors declared")
+    return reasons
