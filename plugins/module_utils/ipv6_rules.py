@@ -30,6 +30,8 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from ansible_collections.v6gate.mx.plugins.module_utils.addresses import parse_address
+
 __all__ = [
     "OPTIN_TRAILER_MARKER",
     "PTR_POLICIES",
@@ -138,30 +140,13 @@ def gate_error_reply() -> Reply:
 # --------------------------------------------------------------------------------------------- addresses
 
 
-def _parse_ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    """Parse an address as Postfix or Python may present it: ``IPv6:2001:db8::1``, ``[2001:db8::1]``,
-    ``fe80::1%eth0``. Raises ValueError for anything that is not an IP address."""
-    if not isinstance(address, str):
-        raise ValueError(f"not an IP address: {address!r}")
-    text = address.strip()
-    if text[:5].lower() == "ipv6:":
-        text = text[5:]
-    if text.startswith("[") and text.endswith("]"):
-        text = text[1:-1]
-    text = text.split("%", 1)[0]  # zone index: meaningless for a mail client's identity
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        raise ValueError(f"not an IP address: {address!r}") from None
-
-
 def normalize_ipv6(address: str) -> str | None:
     """Return the compressed IPv6 form shown in replies (``2a01:111:f200:2004::240``).
 
     Returns None for IPv4 and for IPv4-mapped IPv6 (``::ffff:192.0.2.1``): that is an IPv4 client on a
     dual-stack socket, and IPv4 mail never meets these rules. Raises ValueError for anything else.
     """
-    ip = _parse_ip(address)
+    ip = parse_address(address)
     if isinstance(ip, ipaddress.IPv4Address) or ip.ipv4_mapped is not None:
         return None
     return ip.compressed
@@ -265,7 +250,7 @@ def classify_ptr(
         return PtrStatus.MISSING
     if forward_addresses is None:
         return PtrStatus.PASS
-    client = ipaddress.ip_address(normalize_ipv6(address) or _parse_ip(address).compressed)
+    client = ipaddress.ip_address(normalize_ipv6(address) or parse_address(address).compressed)
     forward = {name.rstrip(".").lower(): value for name, value in forward_addresses.items()}
     unknown = False
     for name in names:
@@ -275,7 +260,7 @@ def classify_ptr(
             continue
         for candidate in resolved:
             try:
-                if _parse_ip(candidate) == client:
+                if parse_address(candidate) == client:
                     return PtrStatus.PASS
             except ValueError:
                 continue
@@ -291,7 +276,7 @@ def check_reverse_dns(address: str, ptr_status: PtrStatus, policy: str = PTR_POL
     """
     if policy not in PTR_POLICIES:
         raise ValueError(f"unknown PTR policy {policy!r}; expected one of {', '.join(PTR_POLICIES)}")
-    shown = normalize_ipv6(address) or _parse_ip(address).compressed
+    shown = normalize_ipv6(address) or parse_address(address).compressed
     if ptr_status is PtrStatus.PASS:
         return None
     if ptr_status is PtrStatus.TEMPERROR:
@@ -310,7 +295,7 @@ def check_authentication(address: str, spf_pass: bool, dkim_pass: bool) -> Reply
     """Rule 3: None if SPF passed or at least one DKIM signature verified, else 450 4.7.26."""
     if spf_pass or dkim_pass:
         return None
-    shown = normalize_ipv6(address) or _parse_ip(address).compressed
+    shown = normalize_ipv6(address) or parse_address(address).compressed
     return _reply(450, "4.7.26", _TEXT_NOT_AUTHENTICATED, RULE_AUTHENTICATION, address=shown)
 
 
