@@ -18,7 +18,7 @@ import uuid
 
 NET6 = "2001:db8:b0"
 MX6, MX4 = f"{NET6}::25", "198.51.100.181"
-TX_GOOD, TX_NOPTR, TX_LIAR, TX_PARTNER, TX_FRESH = (f"{NET6}::{n}" for n in (10, 11, 12, 13, 14))
+TX_GOOD, TX_NOPTR, TX_LIAR, TX_PARTNER, TX_FRESH, TX_SLOW = (f"{NET6}::{n}" for n in (10, 11, 12, 13, 14, 15))
 TX4 = "198.51.100.182"
 AUTHSERV_ID = "mx.gate.example"
 OK_RCPT = "250 2.1.5 Ok"
@@ -467,6 +467,7 @@ def run(lab: Lab, slow: bool) -> None:
         lab.sh(lab.mx, f"mv /root/optin.away {optin} && sleep 0.2")
     lab.case("and the list is picked up as soon as it is back", lab.send(TX_GOOD), rcpt=[OK_RCPT])
     if slow:
+        deadline_case(lab)
         lab.sh(lab.ns, "systemctl stop knot")
         try:
             lab.case(
@@ -479,6 +480,34 @@ def run(lab: Lab, slow: bool) -> None:
             )
         finally:
             lab.sh(lab.ns, "systemctl start knot")
+
+
+def deadline_case(lab: Lab) -> None:
+    """A PTR with 10 names whose AAAA never answer (the gate's relay drops them): without one deadline per
+    decision the gate would wait 10 x its lookup limit, Postfix would give up at milter_command_timeout
+    (30 s) and answer 451 4.7.1 for the gate. Under "exists" the PTR is enough, so the answer is 250."""
+    limit = int(lab.sh(lab.mx, "postconf -h milter_command_timeout").strip().rstrip("s"))
+    started = time.monotonic()
+    result = lab.case(
+        "a PTR with 10 names whose AAAA never answer: decided within the deadline, accepted",
+        lab.send(TX_SLOW),
+        rcpt=[OK_RCPT],
+        data_prefix="250 ",
+    )
+    took = time.monotonic() - started
+    lab.check(
+        f"the transaction took {took:.1f} s: the lookups waited, and stopped at the deadline below {limit} s",
+        15 <= took < limit,
+        f"slow PTR transaction took {took:.1f} s (expected the gate's 20 s deadline, under {limit} s)",
+    )
+    journal = lab.sh(lab.mx, "journalctl -u v6gate-gate --no-pager -o cat")
+    lines = [line for line in journal.splitlines() if f"client={TX_SLOW} rule=accept" in line]
+    lab.check(
+        "the gate's Authentication-Results says iprev=temperror (no name confirmed in time)",
+        bool(lines) and "iprev=temperror" in lines[-1],
+        f"decision line for {TX_SLOW}: {lines[-1:]}",
+    )
+    del result
 
 
 def main() -> int:
