@@ -28,6 +28,8 @@ HELO = "tx.sender.example"
 SENDER_DOMAIN = "sender.example"
 RECIPIENT = "user@contoso.example"
 AUTHSERV_ID = "mx.load.example"
+# selector s1 of sender.example (molecule/load/zones); the sender signs with it too
+SIGNING_KEY = Path(__file__).resolve().parents[1] / "fixtures" / "dkim" / "rsa2048.pem"
 GATE_UNIT = "v6gate-gate"
 GATE_SOCKET = "/run/v6gate-gate/milter.sock"  # roles/ipv6_gate, ipv6_gate_socket_type unix
 # What (b) adds for IPv6 clients when the gate is off: the deployment without the gate lets
@@ -350,6 +352,8 @@ class LoadLab:
         return seconds
 
     def probe_gate(self, count: int, warmup: int = 50) -> dict:
+        """milter_probe.py on the MX with messages signed by the sender's key, which the gate verifies."""
+        subprocess.run(["podman", "cp", str(SIGNING_KEY), f"{self.mx}:/root/s1.pem"], check=True, timeout=60)
         argv = [
             "python3",
             "/usr/local/bin/milter_probe.py",
@@ -371,6 +375,8 @@ class LoadLab:
             str(count),
             "--warmup",
             str(warmup),
+            "--sign",
+            "/root/s1.pem",
         ]
         return json.loads(self.sh(self.mx, shlex.join(argv)))
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Time the gate's own decisions by speaking the milter protocol to it, the way Postfix does.
 
-Runs on the MX (Python standard library only) against the gate's socket. For each message it opens a
-milter session (as Postfix does per SMTP session), negotiates protocol 6, then sends CONNECT, HELO,
-MAIL, RCPT, the headers (including OpenDKIM's Authentication-Results, as the gate sees it behind
-OpenDKIM), the body and end of message, and times every reply. Commands the gate asked to skip, and
-replies it asked not to send (SMFIP_NO*/SMFIP_NR_*), are honoured, as Postfix honours them.
+Runs on the MX (Python standard library, plus dkimpy for ``--sign``) against the gate's socket. For each
+message it opens a milter session (as Postfix does per SMTP session), negotiates protocol 6, then sends
+CONNECT, HELO, MAIL, RCPT, the headers (with a DKIM-Signature made with ``--sign``, which the gate
+verifies as it does for real mail; python3-dkim is on the MX for the gate), the body and end of message,
+and times every reply. Commands the gate asked to skip, and replies it asked not to send
+(SMFIP_NO*/SMFIP_NR_*), are honoured, as Postfix honours them.
 
 * decision: per message, the sum over commands of the time until the gate's first reply packet (at end
   of message that is its header edit, sent once it has decided);
@@ -14,7 +15,7 @@ replies it asked not to send (SMFIP_NO*/SMFIP_NR_*), are honoured, as Postfix ho
   waits for the peer's delayed ACK (about 40 ms on Linux), which Postfix pays too. That is why the
   gate listens on a Unix socket by default; with an inet socket the difference between the two figures
   is that transport stall, not the gate's work.
-* rcpt / eom: time to the first reply at RCPT (reverse DNS) and at end of message (SPF, DKIM verdict);
+* rcpt / eom: time to the first reply at RCPT (reverse DNS) and at end of message (SPF, DKIM verification);
 * setup: connect and option negotiation, per milter session.
 
 Prints one JSON document with those lists (seconds) and the outcome counts, after ``--warmup``
@@ -121,6 +122,27 @@ def z(*parts: str) -> bytes:
     return b"".join(p.encode() + b"\0" for p in parts)
 
 
+def probe_message(args, number: int) -> tuple[list[tuple[str, str]], bytes]:
+    """The headers and body of one probe message, DKIM-signed when --sign names a key (untimed)."""
+    headers = [
+        ("From", f"<probe@{args.domain}>"),
+        ("To", f"<{args.rcpt}>"),
+        ("Subject", f"v6gate milter probe {number}"),
+        ("Message-ID", f"<probe-{number}@{args.domain}>"),
+    ]
+    body = b"probe body line, filler text to a realistic message size\r\n" * 30
+    if args.sign:
+        import dkim  # python3-dkim, installed on the MX for the gate
+
+        message = b"".join(f"{n}: {v}\r\n".encode() for n, v in headers) + b"\r\n" + body
+        with open(args.sign, "rb") as key:
+            line = dkim.sign(message, args.selector.encode(), args.domain.encode(), key.read(),
+                             include_headers=[b"from", b"to", b"subject", b"message-id"])
+        name, _, value = line.decode().partition(":")
+        headers.insert(0, (name, value.strip().replace("\r\n", "\n")))
+    return headers, body
+
+
 def one_message(args, number: int) -> tuple[float, float, float, float, float, str]:
     queue_id = f"PROBE{number:06X}"
     setup_started = time.perf_counter()
@@ -128,17 +150,7 @@ def one_message(args, number: int) -> tuple[float, float, float, float, float, s
     try:
         session.negotiate()
         setup = time.perf_counter() - setup_started
-        headers = [
-            (
-                "Authentication-Results",
-                f"{args.authserv_id}; dkim=pass (2048-bit key) header.d={args.domain}",
-            ),
-            ("From", f"<probe@{args.domain}>"),
-            ("To", f"<{args.rcpt}>"),
-            ("Subject", f"v6gate milter probe {number}"),
-            ("Message-ID", f"<probe-{number}@{args.domain}>"),
-        ]
-        body = b"probe body line, filler text to a realistic message size\r\n" * 30
+        headers, body = probe_message(args, number)
         steps = [
             ("C", z(args.client_name) + b"6" + struct.pack("!H", 40000 + number % 20000) + z(args.client)),
             ("H", z(args.helo)),
@@ -184,6 +196,8 @@ def main() -> int:
     parser.add_argument("--domain", required=True, help="envelope sender domain")
     parser.add_argument("--rcpt", required=True)
     parser.add_argument("--authserv-id", required=True)
+    parser.add_argument("--sign", help="private key file: DKIM-sign each message as --domain (untimed)")
+    parser.add_argument("--selector", default="s1", help="DKIM selector for --sign (s1)")
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--timeout", type=float, default=60.0)
