@@ -67,7 +67,10 @@ def play(lab, *extra, check=False):
     command = [str(PLAYBOOK_BIN), "-i", str(lab / "hosts.yml"), str(PLAYBOOK), *extra]
     if check:
         command += ["--check", "--diff"]
-    return run_json(command, timeout=300, USER="carol")
+    # USER names the operator in the change log; with no such account, "~" would expand to a literal
+    # "~carol" directory in the checkout, so Ansible's temporary directories go below the lab instead.
+    return run_json(command, timeout=300, USER="carol", ANSIBLE_REMOTE_TMP=str(lab / "remote-tmp"),
+                    ANSIBLE_LOCAL_TEMP=str(lab / "local-tmp"))
 
 
 def task_results(output, name):
