@@ -1,6 +1,6 @@
 # Copyright: v6gate developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Attributes of the audit modules, which only read DNS and never change a host."""
+"""Attributes of the audit modules, which only read DNS and never change a host (with v6gate.mx.attributes)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ class ModuleDocFragment:
 attributes:
   check_mode:
     support: full
-    description: Only reads DNS, so it runs the same in check mode.
+    details: Only reads DNS, so it runs the same in check mode.
   diff_mode:
     support: none
-    description: Changes nothing, so there is nothing to diff.
+    details: Changes nothing, so there is nothing to diff.
 """

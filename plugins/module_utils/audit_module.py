@@ -49,4 +49,3 @@ def client_from_module(module) -> DnsClient:
     except ValueError as error:
         module.fail_json(msg=str(error))
     raise AssertionError("unreachable: fail_json exits")
-

@@ -117,9 +117,9 @@ def parse_nameserver(spec: str, default_port: int = 53) -> tuple[str, int]:
             raise ValueError(f"nameserver {spec!r}: expected [address] or [address]:port")
         port_text = rest[1:] if rest else None
     elif "@" in text:
-        host, _, port_text = text.rpartition("@")
+        host, _at, port_text = text.rpartition("@")
     elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
+        host, _colon, port_text = text.partition(":")
     try:
         address = ipaddress.ip_address(host)
     except ValueError:

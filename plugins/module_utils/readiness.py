@@ -142,8 +142,8 @@ def _readiness_reasons(ptr: dict, ptr_policy: str, spf_report: dict, dkim: list,
         spf_line += f" (dual-stack void counting: {spf_report['result_dual_stack']})"
     reasons.append(spf_line)
     if usable:
-        reasons.append("DKIM: usable key at " + ", ".join(f"{d['selector']}._domainkey.{d['domain']}"
-                                                           for d in usable))
+        keys = ", ".join(f"{d['selector']}._domainkey.{d['domain']}" for d in usable)
+        reasons.append(f"DKIM: usable key at {keys}")
     elif dkim:
         found = ", ".join(f"{d['selector']}._domainkey.{d['domain']}: {d['status']}" for d in dkim)
         reasons.append(f"DKIM: no usable key ({found})")

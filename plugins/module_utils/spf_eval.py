@@ -218,7 +218,7 @@ def analyse_spf_tree(client: DnsClient, domain: str) -> dict:
                         walk(target, depth + 1, False)
             elif name == "redirect" and not has_all:
                 # "redirect=" is a modifier; "redirect:x" is an unknown mechanism (permerror in pyspf)
-                _, equals, target = term.partition("=")
+                _name, equals, target = term.partition("=")
                 if equals:
                     state["lookups"] += 1
                     if target and "%" not in target:

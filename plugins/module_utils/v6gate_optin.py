@@ -493,8 +493,8 @@ def assess_readiness(client, domain: str, accepted_domains=(), skip=(), smtp_add
         targets = list(smtp_addresses) if explicit_smtp else addresses
         with ThreadPoolExecutor(max_workers=min(16, len(targets))) as pool:
             greetings = list(pool.map(lambda a: smtp_greeting(a, smtp_port, smtp_timeout), targets))
-        status = PASS if all(ok for ok, _ in greetings) else FAIL
-        checks[CHECK_SMTP_IPV6] = _result(CHECK_SMTP_IPV6, status, "; ".join(d for _, d in greetings),
+        status = PASS if all(ok for ok, _detail in greetings) else FAIL
+        checks[CHECK_SMTP_IPV6] = _result(CHECK_SMTP_IPV6, status, "; ".join(d for _ok, d in greetings),
                                           targets=targets, port=smtp_port)
 
     return readiness_report(key, checks, mx_hosts, addresses)

@@ -16,7 +16,7 @@ description:
     RFC 8301), C(revoked), C(invalid), C(missing) (NXDOMAIN or no TXT record) or C(temperror) (SERVFAIL or
     timeout).
   - Read-only.
-author: v6gate developers
+author: v6gate developers (!UNKNOWN)
 requirements:
   - dnspython >= 2.0
   - cryptography
@@ -32,6 +32,7 @@ options:
     type: str
     required: true
 extends_documentation_fragment:
+  - v6gate.mx.attributes
   - v6gate.mx.dns
   - v6gate.mx.read_only
 """
@@ -74,7 +75,7 @@ results:
     txt_strings: {description: The TXT record's character-strings as published., type: list, elements: str}
     errors: {description: Parse errors., type: list, elements: str}
     warnings: {description: Findings that do not make the key invalid., type: list, elements: str}
-dns: {description: Nameservers used, queries sent and cache hits., returned: always, type: dict}
+dns: {description: "Nameservers used, queries sent and cache hits.", returned: always, type: dict}
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -35,7 +35,7 @@ description:
   - Every change is appended as one JSON line per domain to I(change_log) (time, host, file, domain,
     state, changed_by, reason, forced, check results) and sent to syslog (facility mail, tag
     C(v6gate-optin)).
-author: v6gate developers
+author: v6gate developers (!UNKNOWN)
 requirements:
   - dnspython >= 2.0 (for the DNS checks)
 options:
@@ -153,6 +153,7 @@ options:
     type: float
     default: 10.0
 extends_documentation_fragment:
+  - v6gate.mx.attributes
   - v6gate.mx.dns
 attributes:
   check_mode:

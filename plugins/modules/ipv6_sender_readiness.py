@@ -17,7 +17,7 @@ description:
   - DKIM counts as passing when a usable key (valid, not revoked, RSA of at least 1024 bits or Ed25519) is
     published for a declared selector; whether the host really signs cannot be seen from DNS.
   - Read-only.
-author: v6gate developers
+author: v6gate developers (!UNKNOWN)
 requirements:
   - dnspython >= 2.0
   - pyspf >= 2.0.14
@@ -56,6 +56,7 @@ options:
     choices: [exists, fcrdns]
     default: exists
 extends_documentation_fragment:
+  - v6gate.mx.attributes
   - v6gate.mx.dns
   - v6gate.mx.read_only
 seealso:
@@ -103,7 +104,7 @@ rows:
     mail_from_domain: {description: Domain evaluated., type: str}
     verdict: {description: "accept, tempfail or reject.", type: str}
     accepted: {description: Whether the message would be accepted., type: bool}
-    reply: {description: The predicted reply line, empty when accepted., type: str}
+    reply: {description: "The predicted reply line, empty when accepted.", type: str}
     reply_code: {description: SMTP code (250 when accepted)., type: int}
     reply_status: {description: Enhanced status code such as C(4.7.25)., type: str}
     rule: {description: "Gate rule that answered: reverse-dns, spf-dkim or dns-temporary.", type: str}
@@ -111,11 +112,11 @@ rows:
     spf: {description: pyspf result., type: str}
     spf_dual_stack: {description: Result with dual-stack void counting., type: str}
     dkim: {description: C(pass) when a usable key is published., type: str}
-    reasons: {description: Human-readable reasons, one per check., type: list, elements: str}
+    reasons: {description: "Human-readable reasons, one per check.", type: list, elements: str}
 reverse_dns: {description: Full reverse_dns results per address., returned: always, type: list}
 spf: {description: Full spf_check results per address and domain., returned: always, type: list}
 dkim: {description: Full dkim_record results per selector and domain., returned: always, type: list}
-dns: {description: Nameservers used, queries sent and cache hits., returned: always, type: dict}
+dns: {description: "Nameservers used, queries sent and cache hits.", returned: always, type: dict}
 """
 
 from ansible.module_utils.basic import AnsibleModule

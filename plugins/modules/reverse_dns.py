@@ -14,7 +14,7 @@ description:
     C(mismatch) when PTR names exist but none resolves back, C(temperror) when a lookup failed with SERVFAIL
     or timed out and the answer is unknown.
   - Read-only; never changes anything. Many addresses are looked up concurrently with a per-run cache.
-author: v6gate developers
+author: v6gate developers (!UNKNOWN)
 requirements:
   - dnspython >= 2.0
 options:
@@ -27,6 +27,7 @@ options:
     required: true
     aliases: [addresses]
 extends_documentation_fragment:
+  - v6gate.mx.attributes
   - v6gate.mx.dns
   - v6gate.mx.read_only
 notes:

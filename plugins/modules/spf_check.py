@@ -21,7 +21,7 @@ description:
     literal, a HELO that is not a fully qualified name) is evaluated, not refused; the result is C(none) and a
     warning names the reason. A O(mail_from) ending in C(@) has no domain at all and fails the task.
   - Read-only.
-author: v6gate developers
+author: v6gate developers (!UNKNOWN)
 requirements:
   - dnspython >= 2.0
   - pyspf >= 2.0.14
@@ -42,6 +42,7 @@ options:
     description: HELO/EHLO name of the sender; used for the HELO identity and the C(%{h}) macro.
     type: str
 extends_documentation_fragment:
+  - v6gate.mx.attributes
   - v6gate.mx.dns
   - v6gate.mx.read_only
 seealso:
@@ -94,7 +95,7 @@ results:
   returned: always
   type: list
   elements: dict
-dns: {description: Nameservers used, queries sent and cache hits., returned: always, type: dict}
+dns: {description: "Nameservers used, queries sent and cache hits.", returned: always, type: dict}
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Check a policyd-spf configuration file before it is installed.
 
 policyd-spf itself accepts any file, even a missing one, and falls back to
