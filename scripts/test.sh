@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Every check, in order, with each stage's duration: ruff, ansible-lint, pytest, every Molecule scenario.
-# Usage: scripts/test.sh [stage ...]   stages: ruff ansible-lint pytest molecule  (default: all)
+# Every check, in order, with each stage's duration: ruff, ansible-lint, ansible-test sanity, the
+# collection installed from its tarball, pytest, every Molecule scenario.
+# Usage: scripts/test.sh [stage ...]   stages: ruff ansible-lint sanity collection pytest molecule
+#                                      (default: all)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -9,7 +11,7 @@ export ANSIBLE_CONFIG="$PWD/ansible.cfg"
 export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(ruff ansible-lint pytest molecule)
+[ ${#stages[@]} -gt 0 ] || stages=(ruff ansible-lint sanity collection pytest molecule)
 
 failed=()
 summary=()
@@ -33,6 +35,8 @@ for stage in "${stages[@]}"; do
   case "$stage" in
     ruff) run_stage ruff ruff check . ;;
     ansible-lint) run_stage ansible-lint ansible-lint --offline ;;
+    sanity) run_stage "ansible-test sanity" scripts/sanity.sh --python 3.11 ;;
+    collection) run_stage "collection from its tarball" python3 scripts/collection_check.py ;;
     pytest) run_stage pytest pytest -q ;;
     molecule)
       for scenario in $(scenarios); do
