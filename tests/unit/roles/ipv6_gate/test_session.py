@@ -30,7 +30,7 @@ OPENDKIM_PASS = (
     "header.i=@example.org header.a=rsa-sha256 header.s=sel2048 header.b=AbCdEfGh"
 )
 OPENDKIM_NONE = f"{AUTHSERV_ID}; dkim=none; dkim-atps=neutral"
-RSA2048 = (Path(__file__).resolve().parents[1] / "fixtures" / "dkim" / "rsa2048.pem").read_bytes()
+RSA2048 = (Path(__file__).resolve().parents[3] / "fixtures" / "dkim" / "rsa2048.pem").read_bytes()
 HEADERS = [
     ("From", "Alice <alice@example.org>"),
     ("To", "user@contoso.example"),
