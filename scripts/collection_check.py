@@ -62,7 +62,7 @@ def main() -> int:
             raise SystemExit(
                 f"collection check: the tarball holds files users do not need: {unwanted[:10]}"
             )
-        for needed in ("LICENSE", "README.md", "meta/runtime.yml", "plugins/modules/reverse_dns.py"):
+        for needed in ("LICENSE", "README.md", "meta/runtime.yml", "plugins/modules/reverse_dns_info.py"):
             if needed not in names:
                 raise SystemExit(f"collection check: the tarball lacks {needed}")
         print(f"tarball {tarball.name}: {len(names)} entries, nothing from tests/ or the lab, no keys")
@@ -112,7 +112,7 @@ def main() -> int:
                     "-i",
                     "localhost,",
                     "-m",
-                    "v6gate.mx.reverse_dns",
+                    "v6gate.mx.reverse_dns_info",
                     "-a",
                     args,
                     "-e",
@@ -125,7 +125,7 @@ def main() -> int:
             raise SystemExit(
                 f"collection check: reverse_dns from the installed collection did not pass:\n{out}"
             )
-        print("v6gate.mx.reverse_dns from the installed collection against the test Knot: status pass")
+        print("v6gate.mx.reverse_dns_info from the installed collection against the test Knot: status pass")
     return 0
 
 

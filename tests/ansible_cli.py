@@ -39,12 +39,14 @@ def run_module(
     output = run_json(command, timeout=120)
     result = output["plays"][0]["tasks"][0]["hosts"]["localhost"]
     result["_rc"] = output["rc"]
+    result["_stderr"] = output["stderr"]
     return result
 
 
 def run_json(command: list[str], timeout: float, **env: str) -> dict:
     """Run an ansible command from the checkout with the json stdout callback and return its output,
-    with ``rc`` set to the exit code; fails the test when ansible printed no JSON."""
+    with ``rc`` set to the exit code and ``stderr`` to what Ansible printed there; fails the test when
+    ansible printed no JSON."""
     env = dict(
         os.environ,
         ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"),
@@ -63,4 +65,5 @@ def run_json(command: list[str], timeout: float, **env: str) -> dict:
             f"ansible printed no JSON (rc={completed.returncode}):\n{completed.stdout}\n{completed.stderr}"
         )
     output["rc"] = completed.returncode
+    output["stderr"] = completed.stderr  # Ansible's warnings and deprecations
     return output

@@ -1,6 +1,6 @@
 # Copyright: v6gate developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Attributes of the audit modules, which only read DNS and never change a host (with v6gate.mx.attributes)."""
+"""Attributes of the audit modules, which only read DNS and never change a host (see attributes.py)."""
 
 from __future__ import annotations
 

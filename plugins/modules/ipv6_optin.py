@@ -167,8 +167,8 @@ notes:
     C(playbooks/optin.yml) converge the file to it. A domain opted in only with this module is removed again
     by the next converge unless it is added to the inventory too.
 seealso:
-  - module: v6gate.mx.reverse_dns
-  - module: v6gate.mx.ipv6_sender_readiness
+  - module: v6gate.mx.reverse_dns_info
+  - module: v6gate.mx.ipv6_sender_readiness_info
 """
 
 EXAMPLES = r"""

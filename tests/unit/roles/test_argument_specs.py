@@ -10,7 +10,8 @@ from ansible_cli import run_json
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 BIN = REPO_ROOT / ".venv" / "bin"
-ROLES = sorted(p.name for p in (REPO_ROOT / "roles").iterdir() if (p / "meta" / "argument_specs.yml").exists())
+ROLES = sorted(p.name for p in (REPO_ROOT / "roles").iterdir()
+               if (p / "meta" / "argument_specs.yml").exists())
 
 
 def validate(tmp_path, role: str, extra_vars: dict) -> dict:

@@ -131,7 +131,7 @@ SYSTEM_PYTHON_HAS_DNSPYTHON = (
 )
 def test_module_on_python_without_dnspython_fails_with_missing_required_lib(ansible_module):
     """The real path: AnsiballZ ships the module to a Python that lacks dnspython."""
-    result = ansible_module("reverse_dns", {"address": ["2001:db8:25::10"]}, python="/usr/bin/python3")
+    result = ansible_module("reverse_dns_info", {"address": ["2001:db8:25::10"]}, python="/usr/bin/python3")
     assert result["failed"] is True
     assert "Failed to import the required Python library (dnspython)" in result["msg"]
 

@@ -40,7 +40,8 @@ def test_a_sender_with_many_ptr_names_gets_only_ten_resolved(client):
     """A sender's reverse zone may list any number of names; each would cost the gate a lookup."""
     reverse = reverse_dns(client, "2001:db8:25::18", confirm_all=True)
     assert len(reverse.ptr.records) == 12
-    assert (len(reverse.names), reverse.names_skipped, len(reverse.forward)) == (MAX_PTR_NAMES, 2, MAX_PTR_NAMES)
+    assert (len(reverse.names), reverse.names_skipped) == (MAX_PTR_NAMES, 2)
+    assert len(reverse.forward) == MAX_PTR_NAMES
     assert reverse.iprev is PtrStatus.MISMATCH
     report = check_reverse(client, "2001:db8:25::18")
     assert report["status"] == "mismatch" and len(report["ptr_names"]) == 12

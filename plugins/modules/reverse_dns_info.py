@@ -4,7 +4,7 @@
 
 DOCUMENTATION = r"""
 ---
-module: reverse_dns
+module: reverse_dns_info
 short_description: Look up PTR records of IPv4/IPv6 addresses and check forward confirmation
 version_added: 0.1.0
 description:
@@ -34,12 +34,12 @@ notes:
   - Runs on the controller or any host with dnspython; use C(delegate_to=localhost) to audit from the
     controller.
 seealso:
-  - module: v6gate.mx.ipv6_sender_readiness
+  - module: v6gate.mx.ipv6_sender_readiness_info
 """
 
 EXAMPLES = r"""
 - name: Check reverse DNS of the outbound relays
-  v6gate.mx.reverse_dns:
+  v6gate.mx.reverse_dns_info:
     address:
       - 2001:db8:25::10
       - 198.51.100.10
@@ -47,7 +47,7 @@ EXAMPLES = r"""
   register: rdns
 
 - name: Ask a specific nameserver on a non-standard port
-  v6gate.mx.reverse_dns:
+  v6gate.mx.reverse_dns_info:
     address: "{{ ansible_all_ipv6_addresses }}"
     nameservers: ["[2001:db8::53]:5353"]
     timeout: 2

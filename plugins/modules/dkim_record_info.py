@@ -4,7 +4,7 @@
 
 DOCUMENTATION = r"""
 ---
-module: dkim_record
+module: dkim_record_info
 short_description: Check published DKIM key records
 version_added: 0.1.0
 description:
@@ -39,7 +39,7 @@ extends_documentation_fragment:
 
 EXAMPLES = r"""
 - name: Check the current and the next DKIM key
-  v6gate.mx.dkim_record:
+  v6gate.mx.dkim_record_info:
     selector: [s2026a, s2026b]
     domain: example.com
   delegate_to: localhost

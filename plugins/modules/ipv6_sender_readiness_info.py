@@ -4,7 +4,7 @@
 
 DOCUMENTATION = r"""
 ---
-module: ipv6_sender_readiness
+module: ipv6_sender_readiness_info
 short_description: Predict how an Exchange Online-style receiver answers a sending host over IPv6
 version_added: 0.1.0
 description:
@@ -60,14 +60,14 @@ extends_documentation_fragment:
   - v6gate.mx.dns
   - v6gate.mx.read_only
 seealso:
-  - module: v6gate.mx.reverse_dns
-  - module: v6gate.mx.spf_check
-  - module: v6gate.mx.dkim_record
+  - module: v6gate.mx.reverse_dns_info
+  - module: v6gate.mx.spf_check_info
+  - module: v6gate.mx.dkim_record_info
 """
 
 EXAMPLES = r"""
 - name: Would Exchange Online accept our relay over IPv6?
-  v6gate.mx.ipv6_sender_readiness:
+  v6gate.mx.ipv6_sender_readiness_info:
     addresses: [2001:db8:25::10]
     helo: mail.example.com
     mail_from_domains: [example.com]

@@ -117,7 +117,7 @@ def test_many_addresses_one_call(client):
 
 def test_module_through_ansible(dns_server, ansible_module):
     result = ansible_module(
-        "ipv6_sender_readiness",
+        "ipv6_sender_readiness_info",
         {
             "addresses": ["2001:db8:25::10", "2001:db8:25::13"],
             "helo": "mail.example.com",
@@ -133,7 +133,7 @@ def test_module_through_ansible(dns_server, ansible_module):
 
 def test_module_check_mode(dns_server, ansible_module):
     result = ansible_module(
-        "ipv6_sender_readiness",
+        "ipv6_sender_readiness_info",
         {
             "addresses": ["2001:db8:25::10"],
             "mail_from_domains": ["example.com"],
@@ -146,7 +146,7 @@ def test_module_check_mode(dns_server, ansible_module):
 
 def test_module_bad_input(ansible_module):
     result = ansible_module(
-        "ipv6_sender_readiness", {"addresses": ["198.51.100.10"], "mail_from_domains": ["example.com"]}
+        "ipv6_sender_readiness_info", {"addresses": ["198.51.100.10"], "mail_from_domains": ["example.com"]}
     )
     assert result["failed"] is True
     assert result["msg"] == "not IPv6 (IPv4 mail is never subject to these rules): 198.51.100.10"

@@ -4,7 +4,7 @@
 
 DOCUMENTATION = r"""
 ---
-module: spf_check
+module: spf_check_info
 short_description: Evaluate SPF for sender addresses with pyspf and lint the record
 version_added: 0.1.0
 description:
@@ -46,12 +46,12 @@ extends_documentation_fragment:
   - v6gate.mx.dns
   - v6gate.mx.read_only
 seealso:
-  - module: v6gate.mx.ipv6_sender_readiness
+  - module: v6gate.mx.ipv6_sender_readiness_info
 """
 
 EXAMPLES = r"""
 - name: Would example.com's IPv6 relay pass SPF?
-  v6gate.mx.spf_check:
+  v6gate.mx.spf_check_info:
     address: 2001:db8:25::10
     mail_from: bounces@example.com
     helo: mail.example.com

@@ -94,7 +94,7 @@ def test_bad_address_is_refused(client):
 
 def test_module_through_ansible(dns_server, ansible_module):
     result = ansible_module(
-        "reverse_dns",
+        "reverse_dns_info",
         {
             "address": ["2001:db8:25::10", "2001:db8:25::13", "2001:db8:25::11", "::ffff:198.51.100.10"],
             "nameservers": [f"[::1]:{dns_server.port}"],
@@ -107,7 +107,7 @@ def test_module_through_ansible(dns_server, ansible_module):
 
 def test_module_check_mode_single_address(dns_server, ansible_module):
     result = ansible_module(
-        "reverse_dns",
+        "reverse_dns_info",
         {"address": ["2001:db8:25::12"], "nameservers": [f"127.0.0.1@{dns_server.port}"]},
         check=True,
     )
@@ -117,7 +117,7 @@ def test_module_check_mode_single_address(dns_server, ansible_module):
 
 def test_module_bad_input_fails_with_clear_message(dns_server, ansible_module):
     result = ansible_module(
-        "reverse_dns",
+        "reverse_dns_info",
         {
             "address": ["2001:db8:25::10", "mail.example.com", "300.1.1.1"],
             "nameservers": [f"127.0.0.1@{dns_server.port}"],
@@ -129,7 +129,23 @@ def test_module_bad_input_fails_with_clear_message(dns_server, ansible_module):
 
 def test_module_bad_nameserver_fails_with_clear_message(ansible_module):
     result = ansible_module(
-        "reverse_dns", {"address": ["2001:db8:25::10"], "nameservers": ["ns1.example.com"]}
+        "reverse_dns_info", {"address": ["2001:db8:25::10"], "nameservers": ["ns1.example.com"]}
     )
     assert result["failed"] is True
     assert "'ns1.example.com' is not an IP address" in result["msg"]
+
+
+@pytest.mark.parametrize("old", ["reverse_dns", "spf_check", "dkim_record", "ipv6_sender_readiness"])
+def test_the_first_module_names_still_work_with_a_deprecation(dns_server, ansible_module, old):
+    """meta/runtime.yml redirects each first name to its *_info module until 1.0.0."""
+    args = {
+        "reverse_dns": {"address": ["2001:db8:25::10"]},
+        "spf_check": {"address": ["2001:db8:25::10"], "mail_from": "user@example.com"},
+        "dkim_record": {"selector": ["sel2048"], "domain": "example.com"},
+        "ipv6_sender_readiness": {"addresses": ["2001:db8:25::10"], "mail_from_domains": ["example.com"],
+                                  "dkim_selectors": []},
+    }[old]
+    result = ansible_module(old, {**args, "nameservers": [f"127.0.0.1@{dns_server.port}"]})
+    assert result["_rc"] == 0, result.get("msg")
+    notes = [d["msg"] for d in result.get("deprecations", [])] + [result["_stderr"]]
+    assert any(f"Use v6gate.mx.{old}_info instead" in " ".join(note.split()) for note in notes), notes

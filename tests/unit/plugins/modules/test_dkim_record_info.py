@@ -116,7 +116,7 @@ def test_published_keys_verify_real_signatures(client, selector, key_file, verif
 
 def test_module_through_ansible(dns_server, ansible_module):
     result = ansible_module(
-        "dkim_record",
+        "dkim_record_info",
         {
             "selector": ["sel2048", "revoked", "short512", "absent"],
             "domain": "example.com",
@@ -129,7 +129,7 @@ def test_module_through_ansible(dns_server, ansible_module):
 
 def test_module_check_mode(dns_server, ansible_module):
     result = ansible_module(
-        "dkim_record",
+        "dkim_record_info",
         {"selector": ["testing"], "domain": "example.com", "nameservers": [f"127.0.0.1@{dns_server.port}"]},
         check=True,
     )
@@ -138,14 +138,14 @@ def test_module_check_mode(dns_server, ansible_module):
 
 
 def test_module_bad_selector(ansible_module):
-    result = ansible_module("dkim_record", {"selector": ["bad selector!"], "domain": "example.com"})
+    result = ansible_module("dkim_record_info", {"selector": ["bad selector!"], "domain": "example.com"})
     assert result["failed"] is True
     assert result["msg"] == "not a valid DKIM selector: 'bad selector!'"
 
 
 def test_module_rejects_out_of_range_options(ansible_module):
     result = ansible_module(
-        "dkim_record", {"selector": ["sel2048"], "domain": "example.com", "max_in_flight": 0}
+        "dkim_record_info", {"selector": ["sel2048"], "domain": "example.com", "max_in_flight": 0}
     )
     assert result["failed"] is True
     assert result["msg"] == "max_in_flight must be between 1 and 1024, got 0"

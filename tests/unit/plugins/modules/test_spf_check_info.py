@@ -105,7 +105,7 @@ def test_dead_nameserver_gives_temperror(silent_client):
 
 def test_module_through_ansible(dns_server, ansible_module):
     result = ansible_module(
-        "spf_check",
+        "spf_check_info",
         {
             "address": [V6],
             "mail_from": "dualstack.example.com",
@@ -121,7 +121,7 @@ def test_module_through_ansible(dns_server, ansible_module):
 
 def test_module_check_mode(dns_server, ansible_module):
     result = ansible_module(
-        "spf_check",
+        "spf_check_info",
         {
             "address": ["2001:db8:77::25", V4],
             "mail_from": "example.com",
@@ -134,13 +134,13 @@ def test_module_check_mode(dns_server, ansible_module):
 
 
 def test_module_needs_mail_from_or_helo(ansible_module):
-    result = ansible_module("spf_check", {"address": [V6]})
+    result = ansible_module("spf_check_info", {"address": [V6]})
     assert result["failed"] is True
     assert "one of the following is required: mail_from, helo" in result["msg"]
 
 
 def test_module_bad_address(ansible_module):
-    result = ansible_module("spf_check", {"address": ["not-an-ip"], "mail_from": "example.com"})
+    result = ansible_module("spf_check_info", {"address": ["not-an-ip"], "mail_from": "example.com"})
     assert result["failed"] is True
     assert result["msg"] == "not an IPv4 or IPv6 address: 'not-an-ip'"
 
@@ -151,14 +151,14 @@ def test_null_sender_is_checked_as_helo(client):
 
 
 def test_module_null_sender_needs_a_valid_helo(ansible_module):
-    result = ansible_module("spf_check", {"address": [V6], "mail_from": "<>"})
+    result = ansible_module("spf_check_info", {"address": [V6], "mail_from": "<>"})
     assert result["failed"] is True
     assert "null sender is checked as the HELO identity" in result["msg"]
 
 
 def test_module_mail_from_without_domain_is_refused(dns_server, ansible_module):
     """``a@`` has no domain: the module says so instead of asking DNS for an empty name."""
-    result = ansible_module("spf_check", {"address": [V6], "mail_from": "a@", "helo": "mail.example.com",
+    result = ansible_module("spf_check_info", {"address": [V6], "mail_from": "a@", "helo": "mail.example.com",
                                           "nameservers": [f"127.0.0.1@{dns_server.port}"]})
     assert result["failed"] is True
     assert result["msg"] == "mail_from 'a@' has no domain after the @: nothing to check"
@@ -177,7 +177,7 @@ def test_module_mail_from_without_domain_is_refused(dns_server, ansible_module):
 def test_module_identity_rfc7208_makes_none_is_a_result_not_a_failure(dns_server, ansible_module, mail_from,
                                                                        helo, why):
     """RFC 7208 section 4.3: such identities evaluate to none; the audit reports that with the reason."""
-    result = ansible_module("spf_check", {"address": [V6], "mail_from": mail_from, "helo": helo,
+    result = ansible_module("spf_check_info", {"address": [V6], "mail_from": mail_from, "helo": helo,
                                           "nameservers": [f"127.0.0.1@{dns_server.port}"]})
     assert result["_rc"] == 0, result.get("msg")
     assert result["result"] == "none"
