@@ -34,7 +34,12 @@ scenarios() {
 for stage in "${stages[@]}"; do
   case "$stage" in
     ruff) run_stage ruff ruff check . ;;
-    ansible-lint) run_stage ansible-lint ansible-lint --offline ;;
+    ansible-lint)
+      # ansible-lint installs this collection into its caches (.ansible/ here, collections/ under
+      # ANSIBLE_HOME) and keeps an older copy of the same version: start both empty, so it lints
+      # against this tree and not against what an earlier run left on the machine.
+      rm -rf .ansible .cache/ansible-lint-home
+      run_stage ansible-lint env ANSIBLE_HOME="$PWD/.cache/ansible-lint-home" ansible-lint --offline ;;
     sanity) run_stage "ansible-test sanity" scripts/sanity.sh --python 3.11 ;;
     collection) run_stage "collection from its tarball" python3 scripts/collection_check.py ;;
     pytest) run_stage pytest pytest -q ;;
