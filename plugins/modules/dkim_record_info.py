@@ -62,7 +62,16 @@ results:
   type: list
   elements: dict
   contains:
+    selector: {description: The selector as given., type: str, sample: sel2048}
+    domain: {description: The signing domain as given., type: str, sample: example.com}
     name: {description: The name looked up., type: str, sample: sel2048._domainkey.example.com}
+    lookup:
+      description: "DNS outcome of the TXT lookup: answer, nxdomain, nodata, servfail or timeout."
+      type: str
+    hash_algorithms:
+      description: "C(h=) hash algorithms the key allows; empty means any."
+      type: list
+      elements: str
     status: {description: "valid, weak, too_short, revoked, invalid, missing or temperror.", type: str}
     usable: {description: True when a verifier would accept signatures made with this key., type: bool}
     key_present: {description: A parseable public key is published., type: bool}

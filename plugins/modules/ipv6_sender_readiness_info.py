@@ -102,20 +102,28 @@ rows:
   contains:
     address: {description: IPv6 address., type: str}
     mail_from_domain: {description: Domain evaluated., type: str}
+    identity:
+      description: "SPF identity checked: C(mailfrom), or C(helo) without MAIL FROM domains."
+      type: str
     verdict: {description: "accept, tempfail or reject.", type: str}
     accepted: {description: Whether the message would be accepted., type: bool}
     reply: {description: "The predicted reply line, empty when accepted.", type: str}
     reply_code: {description: SMTP code (250 when accepted)., type: int}
     reply_status: {description: Enhanced status code such as C(4.7.25)., type: str}
     rule: {description: "Gate rule that answered: reverse-dns, spf-dkim or dns-temporary.", type: str}
-    reverse_dns: {description: "pass, missing, mismatch or temperror.", type: str}
+    reverse_dns: {description: "pass, missing, mismatch or temperror (forward-confirmed).", type: str}
+    ptr_names: {description: PTR names of the address., type: list, elements: str}
     spf: {description: pyspf result., type: str}
     spf_dual_stack: {description: Result with dual-stack void counting., type: str}
     dkim: {description: C(pass) when a usable key is published., type: str}
+    dkim_selectors_usable:
+      description: "C(<selector>._domainkey.<domain>) names with a usable key."
+      type: list
+      elements: str
     reasons: {description: "Human-readable reasons, one per check.", type: list, elements: str}
-reverse_dns: {description: Full reverse_dns results per address., returned: always, type: list}
-spf: {description: Full spf_check results per address and domain., returned: always, type: list}
-dkim: {description: Full dkim_record results per selector and domain., returned: always, type: list}
+reverse_dns: {description: Full reverse_dns_info results per address., returned: always, type: list}
+spf: {description: Full spf_check_info results per address and domain., returned: always, type: list}
+dkim: {description: Full dkim_record_info results per selector and domain., returned: always, type: list}
 dns: {description: "Nameservers used, queries sent and cache hits.", returned: always, type: dict}
 """
 

@@ -84,6 +84,13 @@ results:
            confirmed: true}
     confirmed_names: {description: PTR names that forward-confirm., type: list, elements: str}
     status: {description: "pass, missing, mismatch or temperror.", type: str}
+    detail:
+      description: What the PTR lookup said beyond its outcome (for example the server that failed).
+      type: str
+    warnings:
+      description: Findings about the reverse DNS, such as more PTR names than are resolved back.
+      type: list
+      elements: str
 summary:
   description: Number of addresses per status.
   returned: always

@@ -81,6 +81,10 @@ lookup_count:
   returned: when one address was given
   type: int
 void_lookup_count: {description: Void lookups pyspf counted., returned: when one address was given, type: int}
+result_dual_stack:
+  description: The result when an empty AAAA of a name with an A record is not counted as void.
+  returned: when one address was given
+  type: str
 void_lookup_count_dual_stack:
   description: Void lookups when an empty AAAA of a name with an A record is not void.
   returned: when one address was given
