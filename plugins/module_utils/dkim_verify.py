@@ -11,16 +11,21 @@ Policy, per signature:
 - at most ``max_signatures`` are tried, in header order; the rest are reported as not checked;
 - a signature with ``l=`` (a body length limit) never counts as a pass: content appended after the signed
   part would ride on it (RFC 6376 section 8.2), so it is reported as ``policy`` and its key not fetched;
-- RSA keys shorter than 1024 bits fail (RFC 8301), as dkimpy enforces with ``minkey``.
+- RSA keys shorter than 1024 bits fail (RFC 8301), as dkimpy enforces with ``minkey``;
+- RSA keys with a modulus over 8192 bits or a public exponent over 64 bits are refused before any
+  arithmetic: dkimpy's pure-Python ``pow()`` on a sender's key built for it would hold the GIL for
+  seconds to minutes, stalling every milter thread past any deadline.
 """
 
 from __future__ import annotations
 
+import base64
 import traceback
 from dataclasses import dataclass
 
 try:
     import dkim
+    import dkim.crypto
     import dkim.util
 
     HAS_DKIMPY = True
@@ -38,10 +43,33 @@ PERMERROR = "permerror"
 
 DEFAULT_MAX_SIGNATURES = 5
 MIN_RSA_BITS = 1024
+MAX_RSA_BITS = 8192  # no signer uses more; verification cost grows with the cube of the size
+MAX_RSA_EXPONENT_BITS = 64  # 65537 has 17 bits; a large exponent only serves to make pow() slow
 
 
 class DkimKeyTemporaryError(Exception):
     """Raised by a key lookup when DNS could not say whether the key exists (SERVFAIL, timeout)."""
+
+
+class DkimKeyRefused(Exception):
+    """A published key this verifier will not spend arithmetic on."""
+
+
+def refuse_costly_key(record: bytes | None) -> None:
+    """Raise DkimKeyRefused for an RSA key over MAX_RSA_BITS or with a public exponent over
+    MAX_RSA_EXPONENT_BITS. Records that do not parse are left to dkimpy, which rejects them cheaply."""
+    if not record:
+        return
+    try:
+        tags = dkim.util.parse_tag_value(record)
+        if tags.get(b"k", b"rsa").strip().lower() != b"rsa" or not tags.get(b"p"):
+            return
+        key = dkim.crypto.parse_public_key(base64.b64decode(b"".join(tags[b"p"].split())))
+    except Exception:  # bad base64, tags or ASN.1 (dkimpy has several error types): its verify rejects it
+        return
+    bits, exponent_bits = key["modulus"].bit_length(), key["publicExponent"].bit_length()
+    if bits > MAX_RSA_BITS or exponent_bits > MAX_RSA_EXPONENT_BITS:
+        raise DkimKeyRefused(f"key too large ({bits}-bit modulus, {exponent_bits}-bit exponent)")
 
 
 @dataclass(frozen=True)
@@ -112,12 +140,15 @@ def _verify_one(verifier, index: int, domain: str, selector: str, lookup_key) ->
     def dnsfunc(name, timeout=None):
         text = name.decode("ascii", "replace") if isinstance(name, bytes) else str(name)
         looked_up["key"] = record = lookup_key(text)
+        refuse_costly_key(record)
         return record
 
     try:
         verified = verifier.verify(index, dnsfunc=dnsfunc)
     except DkimKeyTemporaryError as error:
         return SignatureResult(TEMPERROR, domain, selector, str(error) or "key lookup failed temporarily")
+    except DkimKeyRefused as error:
+        return SignatureResult(PERMERROR, domain, selector, str(error))
     except dkim.ValidationError as error:  # e.g. body hash mismatch, expired signature
         return SignatureResult(FAIL, domain, selector, _reason(error))
     except Exception as error:  # malformed signature or key (KeyFormatError, ...): none may pass

@@ -114,3 +114,43 @@ def test_a_512_bit_key_is_refused(lookup):
     found = dkim_verify.verify_signatures(signature + MESSAGE, lookup)
     assert [r.result for r in found] == ["permerror"]
     assert "KeyFormatError" in found[0].reason
+
+
+def _der_rsa_public_key(modulus: int, exponent: int) -> bytes:
+    """A PKCS#1 RSAPublicKey, as a sender may publish in p= (DKIM accepts it as well as SPKI)."""
+
+    def length(n: int) -> bytes:
+        if n < 128:
+            return bytes([n])
+        raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+        return bytes([0x80 | len(raw)]) + raw
+
+    def integer(value: int) -> bytes:
+        raw = value.to_bytes(value.bit_length() // 8 + 1, "big")
+        return b"\x02" + length(len(raw)) + raw
+
+    body = integer(modulus) + integer(exponent)
+    return b"\x30" + length(len(body)) + body
+
+
+@pytest.mark.parametrize(("modulus_bits", "exponent_bits"), [(16384, 17), (4096, 4096)])
+def test_a_key_built_to_burn_cpu_is_refused_before_any_arithmetic(modulus_bits, exponent_bits):
+    """A sender's own key record: a huge modulus or public exponent would make dkimpy's pure-Python
+    pow() run for seconds with the GIL held, stalling every milter thread past any deadline."""
+    import base64
+    import hashlib
+    import secrets
+    import time
+
+    modulus = secrets.randbits(modulus_bits) | (1 << (modulus_bits - 1)) | 1
+    exponent = secrets.randbits(exponent_bits) | (1 << (exponent_bits - 1)) | 1
+    key = base64.b64encode(_der_rsa_public_key(modulus, exponent))
+    body = b"Hello.\r\n"
+    body_hash = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    fake = base64.b64encode(secrets.token_bytes(modulus_bits // 8)).decode()
+    message = (f"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=attacker.example; s=big; h=from; "
+               f"bh={body_hash}; b={fake}\r\nFrom: x@attacker.example\r\n\r\n").encode() + body
+    started = time.monotonic()
+    (result,) = dkim_verify.verify_signatures(message, lambda name: b"v=DKIM1; k=rsa; p=" + key)
+    assert time.monotonic() - started < 0.5
+    assert result.result == dkim_verify.PERMERROR and "key too large" in result.reason
