@@ -206,12 +206,13 @@ class DroppingDnsRelay:
     instead when given."""
 
     def __init__(self, upstream_host: str, upstream_port: int, drop_types=("AAAA",), host: str = "127.0.0.1",
-                 drop=None):
+                 drop=None, delay: float = 0.0):
         self.host = host
         self.port = free_port()
         self._upstream = (upstream_host, upstream_port)
         types = {t.upper() for t in drop_types}
         self._drop = drop or (lambda _name, rdtype: rdtype in types)
+        self._delay = delay  # seconds before each relayed answer: a slow nameserver, in user space
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.bind((host, self.port))
         self._sock.settimeout(0.2)
@@ -238,9 +239,13 @@ class DroppingDnsRelay:
                 name = question.name.to_text(omit_final_dot=True).lower()
                 if self._drop(name, dns.rdatatype.to_text(question.rdtype)):
                     continue
-            with contextlib.suppress(Exception):
-                reply = dns.query.udp(query, self._upstream[0], port=self._upstream[1], timeout=2)
-                self._sock.sendto(reply.to_wire(), client)
+            threading.Thread(target=self._answer, args=(query, client), daemon=True).start()
+
+    def _answer(self, query, client) -> None:
+        with contextlib.suppress(Exception):
+            reply = dns.query.udp(query, self._upstream[0], port=self._upstream[1], timeout=2)
+            time.sleep(self._delay)
+            self._sock.sendto(reply.to_wire(), client)
 
     def close(self) -> None:
         self._stop.set()

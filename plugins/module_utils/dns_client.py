@@ -10,8 +10,9 @@ Two cache modes, one code path:
 - ``keep_for_run=True`` (an audit module run): every result, failures included, is kept until the run
   ends, so a dead server is asked once per name and a report is consistent with itself;
 - ``keep_for_run=False`` (the long-running gate): answers and negative answers are kept for their TTL
-  (at most ``MAX_CACHE_TTL``), temporary failures are not kept, and at most ``cache_size`` entries are
-  held (least recently used go first), so a sender cannot grow the gate's memory by varying names.
+  (at most ``MAX_CACHE_TTL``), temporary failures and answers over ``MAX_CACHED_ANSWER_BYTES`` are not
+  kept, and at most ``cache_size`` entries are held (least recently used go first), so a sender cannot
+  grow the gate's memory by varying names or by serving huge answers.
 Queries already in flight for the same (name, type) are waited for rather than sent twice.
 """
 
@@ -57,6 +58,9 @@ TIMEOUT = "timeout"
 OUTCOMES = (ANSWER, NXDOMAIN, NODATA, SERVFAIL, TIMEOUT)
 
 MAX_CACHE_TTL = 86400
+# In the gate, an answer larger than this is not kept: a sender's zone can serve ~60 KB answers with a
+# day's TTL, and cache_size bounds entries, not bytes. Real SPF, DKIM and PTR answers are far smaller.
+MAX_CACHED_ANSWER_BYTES = 4096
 DEADLINE_REACHED = "deadline reached"  # the detail of a TIMEOUT the caller's deadline caused
 
 
@@ -148,6 +152,11 @@ def _answer(name: str, rdtype: str, rrset, ttl: int) -> DnsResult:
     records = tuple(_record_text(rdata, rdtype) for rdata in rrset)
     txt_strings = tuple(tuple(rdata.strings) for rdata in rrset) if rdtype in ("TXT", "SPF") else ()
     return DnsResult(name, rdtype, ANSWER, records, txt_strings, ttl=ttl)
+
+
+def _answer_bytes(result: DnsResult) -> int:
+    return sum(len(str(record)) for record in result.records) + sum(
+        len(string) for strings in result.txt_strings for string in strings)
 
 
 def _servers_of(resolver) -> list[tuple[str, int]]:
@@ -265,9 +274,13 @@ class DnsClient:
         wait = (deadline.remaining() if deadline is not None else self.lifetime + 1.0)
         if wait <= 0 or not pending.event.wait(wait):
             return DnsResult(key[0], key[1], TIMEOUT, detail=DEADLINE_REACHED)
+        result = pending.result
+        if result.detail == DEADLINE_REACHED and (deadline is None or deadline.remaining() > 0):
+            # the asker that owned the query ran out of its own time, not ours: ask again
+            return self.resolve(key[0], key[1], deadline)
         with self._lock:
             self.cache_hits += 1
-        return pending.result
+        return result
 
     def _remember(self, key, result: DnsResult) -> None:
         if self.keep_for_run:
@@ -275,7 +288,7 @@ class DnsClient:
                 return  # another check with more time left must still be able to ask
             expires = None
         else:
-            if result.is_temporary or result.ttl <= 0:
+            if result.is_temporary or result.ttl <= 0 or _answer_bytes(result) > MAX_CACHED_ANSWER_BYTES:
                 return
             expires = time.monotonic() + min(result.ttl, MAX_CACHE_TTL)
         self._cache[key] = (expires, result)
@@ -296,8 +309,9 @@ class DnsClient:
         try:
             qname = dns.name.from_text(name)
             rdtype_value = dns.rdatatype.from_text(rdtype)
-        except (dns.name.NameTooLong, dns.exception.SyntaxError) as error:
-            # A name that cannot exist in DNS (label over 63 octets, empty label): permanent, not SERVFAIL.
+        except (dns.exception.DNSException, UnicodeError, ValueError) as error:
+            # A name that cannot exist in DNS (label over 63 octets, empty label, a sender's text that is
+            # not valid IDNA): permanent, not SERVFAIL.
             return DnsResult(name, rdtype, NXDOMAIN, detail=f"invalid name: {error}")
         result = self._query_udp(name, qname, rdtype, rdtype_value, end) if self._servers else None
         return result or self._query_resolver(name, qname, rdtype, end)

@@ -12,6 +12,7 @@ from ansible_collections.v6gate.mx.plugins.module_utils.dns_client import (
     DnsClient,
     parse_nameserver,
 )
+from dnsserver import DroppingDnsRelay
 
 pytestmark = pytest.mark.dns
 
@@ -209,3 +210,37 @@ def test_a_waiter_gives_up_at_its_own_deadline(silent_dns_server):
     result = client.resolve("example.com", "TXT", Deadline(0.3))
     assert time.monotonic() - started < 1.0 and result.detail == "deadline reached"
     first.join()
+
+
+def test_gate_mode_does_not_keep_a_huge_answer(dns_server):
+    """cache_size bounds entries; a sender's zone serving 5000-octet answers with long TTLs must not turn
+    that into tens of megabytes per thousand names."""
+    client = DnsClient([dns_server.nameserver_specs[0]], keep_for_run=False)
+    assert client.resolve("huge.example.com", "TXT").outcome == "answer"
+    client.resolve("huge.example.com", "TXT")
+    assert client.queries_sent == 2
+    client.resolve("example.com", "TXT")
+    client.resolve("example.com", "TXT")
+    assert client.queries_sent == 3  # ordinary answers are still kept
+
+
+def test_a_waiter_is_not_cut_off_by_the_owners_deadline(dns_server):
+    """The first asker of a name has 0.1 s left, a second asker 3 s: the second still gets the answer
+    the slow server gives at 0.4 s, not the first asker's 'deadline reached'."""
+    relay = DroppingDnsRelay(dns_server.host, dns_server.port, drop_types=(), delay=0.4)
+    try:
+        client = DnsClient([relay.nameserver_spec], timeout=2.0, retries=0, keep_for_run=False)
+        owner = threading.Thread(target=client.resolve, args=("example.com", "TXT", Deadline(0.1)))
+        owner.start()
+        time.sleep(0.02)
+        result = client.resolve("example.com", "TXT", Deadline(3.0))
+        owner.join()
+        assert result.outcome == "answer", result
+    finally:
+        relay.close()
+
+
+def test_a_name_that_is_not_valid_idna_is_nxdomain_not_an_exception(client):
+    """A sender may write any text as its domain; dnspython's IDNA codec refuses some of it."""
+    result = client.resolve("ex\u2603mple.example.com", "TXT")
+    assert result.outcome == "nxdomain" and "invalid name" in result.detail
