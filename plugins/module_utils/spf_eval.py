@@ -159,6 +159,9 @@ def evaluate_spf(client: DnsClient, address: str, mail_from: str | None, helo: s
         return SpfEvaluation("temperror", who.identity, who.domain, "decision deadline reached")
     query = _SpfQuery(i=address, s=who.sender, h=who.helo or who.domain, client=client, deadline=deadline,
                       dual_stack=dual_stack, querytime=0)
+    local, at, domain = who.sender.rpartition("@")
+    if at:  # pyspf splits at the first "@", but a quoted local part may hold one (RFC 5321 4.1.2)
+        query.l, query.o, query.d = local or "postmaster", domain, domain
     result, _code, explanation = query.check()
     return SpfEvaluation(str(result).lower(), who.identity, who.domain, str(explanation), query.lookups,
                          query.void_lookups, query.dual_stack_exempted)

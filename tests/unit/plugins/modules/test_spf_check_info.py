@@ -190,3 +190,10 @@ def test_redirect_written_as_a_mechanism_is_a_permerror_not_a_crash(client):
     assert tree["lookup_count"] == 0
     report = check_spf(client, V6, "user@redirect-colon.example.com", "mail.example.com")
     assert report["result"] == "permerror"
+
+
+def test_a_quoted_local_part_with_an_at_sign_checks_the_real_domain(client):
+    """RFC 5321 allows "a@b"@example.com; the domain is what follows the last @, for the check and for
+    the report alike."""
+    report = check_spf(client, V6, '"a@b"@example.com', "mail.example.com")
+    assert (report["domain"], report["result"]) == ("example.com", "pass")
