@@ -64,12 +64,8 @@ def reverse_dns(client: DnsClient, address, deadline: Deadline | None = None,
     """
     ip = parse_address(address) if isinstance(address, str) else address
     ptr = client.resolve(ip.reverse_pointer, "PTR", deadline)
-    if ptr.is_temporary or not ptr.records:
-        names: tuple[str, ...] = ()
-        skipped = 0
-    else:
-        names = tuple(ptr.records[:MAX_PTR_NAMES])
-        skipped = max(0, len(ptr.records) - MAX_PTR_NAMES)
+    names = tuple(ptr.records[:MAX_PTR_NAMES])  # no records on a temporary failure
+    skipped = max(0, len(ptr.records) - MAX_PTR_NAMES)
     forward_type = "AAAA" if ip.version == 6 else "A"
     forward: list[ForwardLookup] = []
     for name in names:
@@ -78,13 +74,8 @@ def reverse_dns(client: DnsClient, address, deadline: Deadline | None = None,
         forward.append(ForwardLookup(name, result, confirmed))
         if confirmed and not confirm_all:
             break
-    if ptr.is_temporary:
-        iprev = PtrStatus.TEMPERROR
-    elif any(f.confirmed for f in forward):
-        iprev = PtrStatus.PASS
-    else:
-        iprev = classify_ptr(ip.compressed, names, {
-            f.name: None if f.result.is_temporary else list(f.result.records) for f in forward})
+    iprev = classify_ptr(ip.compressed, None if ptr.is_temporary else names, {
+        f.name: None if f.result.is_temporary else list(f.result.records) for f in forward})
     return ReverseDns(ip.compressed, ip.version, ptr, names, skipped, tuple(forward), iprev)
 
 
