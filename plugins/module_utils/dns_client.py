@@ -421,8 +421,6 @@ class DnsClient:
             return DnsResult(name, rdtype, SERVFAIL, detail=str(error))
         except dns.exception.Timeout as error:
             return DnsResult(name, rdtype, TIMEOUT, detail=str(error))
-        except (dns.name.NameTooLong, dns.exception.SyntaxError) as error:
-            return DnsResult(name, rdtype, NXDOMAIN, detail=f"invalid name: {error}")
         except dns.exception.DNSException as error:
             return DnsResult(name, rdtype, SERVFAIL, detail=f"{type(error).__name__}: {error}")
         return _answer(name, rdtype, answer.rrset, answer.rrset.ttl)
