@@ -15,14 +15,42 @@ for path in (str(REPO_ROOT / "collections"), str(TESTS_DIR)):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-from dnsserver import ZONES_DIR, DroppingDnsRelay, SilentDnsServer, running_knot
+from dnsserver import (
+    STARTERS,
+    ZONES_DIR,
+    DroppingDnsRelay,
+    SilentDnsServer,
+    shared_knot,
+    start_shared_knots,
+    stop_shared_knots,
+)
+
+
+def pytest_configure(config):
+    # Registered here, not in pyproject.toml, so that ansible-test units (its own pytest config,
+    # --strict-markers) knows it too.
+    config.addinivalue_line("markers", "dns: needs the real authoritative DNS fixture (Knot on loopback)")
+
+
+def pytest_collection_finish(session):
+    start_shared_knots(set().union(*(item.fixturenames for item in session.items)))
+
+
+def pytest_sessionfinish(session):
+    stop_shared_knots()
+
+
+def _fixture_knot():
+    return shared_knot("fixtures", ZONES_DIR)
+
+
+STARTERS["dns_server"] = _fixture_knot
 
 
 @pytest.fixture(scope="session")
-def dns_server(tmp_path_factory):
+def dns_server():
     """Knot DNS serving tests/fixtures/zones/ on 127.0.0.1 and ::1 (same free port)."""
-    with running_knot(tmp_path_factory.mktemp("knot"), ZONES_DIR) as server:
-        yield server
+    return _fixture_knot()
 
 
 @pytest.fixture(scope="session")

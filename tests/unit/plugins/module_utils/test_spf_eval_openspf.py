@@ -9,8 +9,11 @@ front of Knot drops those queries.
 
 from __future__ import annotations
 
-import contextlib
+import atexit
+import functools
 import logging
+import shutil
+import tempfile
 from pathlib import Path
 
 import dns.exception
@@ -22,7 +25,7 @@ import pytest
 import yaml
 from ansible_collections.v6gate.mx.plugins.module_utils.dns_client import Deadline, DnsClient
 from ansible_collections.v6gate.mx.plugins.module_utils.spf_eval import check_spf
-from dnsserver import DroppingDnsRelay, running_knot
+from dnsserver import STARTERS, DroppingDnsRelay, shared_knot
 from v6gate_gate.config import GateConfig
 from v6gate_gate.session import Checks
 
@@ -109,21 +112,39 @@ def build_root_zone(zonedata: dict, path: Path):
     return drop
 
 
+@functools.cache
+def _scenario_knots() -> list[tuple[object, object]]:
+    """Knot per scenario (each scenario is a root zone of its own), with the scenario's drop rule."""
+    served = []
+    for index, scenario in enumerate(SCENARIOS):
+        zones = ZONES_ROOT / f"scenario{index}"
+        zones.mkdir(parents=True, exist_ok=True)
+        drop = build_root_zone(scenario["zonedata"], zones / "root.zone")
+        served.append((shared_knot(("openspf", index), zones, probe_zone="."), drop))
+    return served
+
+
+ZONES_ROOT = Path(tempfile.mkdtemp(prefix="v6gate-openspf-"))
+atexit.register(shutil.rmtree, ZONES_ROOT, ignore_errors=True)
+STARTERS["served_scenarios"] = _scenario_knots
+
+
 @pytest.fixture(scope="module")
-def served_scenarios(tmp_path_factory):
-    """Knot and a TIMEOUT relay per scenario, started once for the module."""
-    with contextlib.ExitStack() as stack:
-        servers = []
-        for index, scenario in enumerate(SCENARIOS):
-            work = tmp_path_factory.mktemp(f"openspf{index}")
-            zones = work / "zones"
-            zones.mkdir()
-            drop = build_root_zone(scenario["zonedata"], zones / "root.zone")
-            knot = stack.enter_context(running_knot(work / "knot", zones, probe_zone="."))
-            relay = DroppingDnsRelay(knot.host, knot.port, drop=drop)
-            stack.callback(relay.close)
-            servers.append(relay.nameserver_spec)
-        yield servers
+def served_scenarios():
+    """A nameserver per scenario: its Knot behind a relay that drops the scenario's TIMEOUT queries.
+    Relays are started on first use: they are threads, which a test's fork does not inherit."""
+    knots = _scenario_knots()
+    relays: dict[int, DroppingDnsRelay] = {}
+
+    def nameserver(scenario: int) -> str:
+        if scenario not in relays:
+            knot, drop = knots[scenario]
+            relays[scenario] = DroppingDnsRelay(knot.host, knot.port, drop=drop)
+        return relays[scenario].nameserver_spec
+
+    yield nameserver
+    for relay in relays.values():
+        relay.close()
 
 
 def _expected(test: dict) -> list[str]:
@@ -141,7 +162,7 @@ def _check(result: str, explanation: str, test: dict) -> None:
 @pytest.mark.parametrize(("scenario", "name"), CASES, ids=[name for _, name in CASES])
 def test_the_audit_gives_the_suites_result(served_scenarios, scenario, name):
     test = SCENARIOS[scenario]["tests"][name]
-    client = DnsClient([served_scenarios[scenario]], timeout=0.3, retries=0)
+    client = DnsClient([served_scenarios(scenario)], timeout=0.3, retries=0)
     report = check_spf(client, test["host"], test.get("mailfrom") or None, test.get("helo"))
     _check(report["result"], report["explanation"], test)
 
@@ -149,7 +170,7 @@ def test_the_audit_gives_the_suites_result(served_scenarios, scenario, name):
 @pytest.mark.parametrize(("scenario", "name"), CASES, ids=[name for _, name in CASES])
 def test_the_gate_gives_the_suites_result(served_scenarios, scenario, name):
     test = SCENARIOS[scenario]["tests"][name]
-    config = GateConfig(authserv_id="mx.test", optin_file="unused", nameservers=(served_scenarios[scenario],),
+    config = GateConfig(authserv_id="mx.test", optin_file="unused", nameservers=(served_scenarios(scenario),),
                         dns_timeout=0.3)
     result = Checks(config).spf(test["host"], test.get("mailfrom", ""), test.get("helo", ""), Deadline(10))
     _check(result.result, result.explanation, test)
