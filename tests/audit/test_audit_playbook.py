@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from ansible_cli import ansible_bin
 
 pytestmark = pytest.mark.dns
 
@@ -32,7 +33,7 @@ def run_audit(
         V6GATE_FIXTURE_DNS_PORT=str(dns_server.port),
     )
     command = [
-        str(REPO_ROOT / ".venv" / "bin" / "ansible-playbook"),
+        str(ansible_bin("ansible-playbook")),
         "-i",
         str(inventory),
         str(REPO_ROOT / "playbooks" / "audit.yml"),

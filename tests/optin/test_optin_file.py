@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from ansible_cli import run_json
+from ansible_cli import ansible_bin, run_json
 from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import (
     OptInList,
     OptInTrailerError,
@@ -318,7 +318,7 @@ def render_role_template(tmp_path, domains: list[str]) -> str:
         f"{sys.executable} -m v6gate_gate --check-optin %s",
     }
     extra = {"ipv6_gate_optin_domains": domains, "ansible_python_interpreter": sys.executable}
-    command = [str(REPO_ROOT / ".venv" / "bin" / "ansible"), "localhost", "-i", "localhost,", "-c", "local",
+    command = [str(ansible_bin("ansible")), "localhost", "-i", "localhost,", "-c", "local",
                "-m", "ansible.builtin.template", "-a", json.dumps(args), "-e", json.dumps(extra)]
     output = run_json(command, timeout=120)
     result = output["plays"][0]["tasks"][0]["hosts"]["localhost"]

@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible_cli import run_json
+from ansible_cli import ansible_bin, run_json
 from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import render_optin_trailer
 
 pytestmark = pytest.mark.dns
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = REPO_ROOT / "playbooks" / "optin.yml"
-PLAYBOOK_BIN = REPO_ROOT / ".venv" / "bin" / "ansible-playbook"
 HEADER = "# written by the ipv6_gate role\n"
 
 
@@ -64,7 +63,7 @@ def lab(tmp_path, dns_server):
 
 
 def play(lab, *extra, check=False):
-    command = [str(PLAYBOOK_BIN), "-i", str(lab / "hosts.yml"), str(PLAYBOOK), *extra]
+    command = [str(ansible_bin("ansible-playbook")), "-i", str(lab / "hosts.yml"), str(PLAYBOOK), *extra]
     if check:
         command += ["--check", "--diff"]
     # USER names the operator in the change log; with no such account, "~" would expand to a literal

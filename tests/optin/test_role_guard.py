@@ -8,12 +8,11 @@ import sys
 from pathlib import Path
 
 import yaml
-from ansible_cli import run_json
+from ansible_cli import ansible_bin, run_json
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ROLE = REPO_ROOT / "roles" / "ipv6_gate"
 GUARD = "Refuse an empty opt-in list unless it is meant"
-BIN = REPO_ROOT / ".venv" / "bin"
 
 
 def test_the_guard_is_the_first_task_of_the_role():
@@ -46,7 +45,8 @@ def test_empty_list_fails_unless_allowed(tmp_path):
     for host_vars in hosts.values():
         host_vars.update(ansible_connection="local", ansible_python_interpreter=sys.executable)
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
-    command = [str(BIN / "ansible-playbook"), "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml")]
+    playbook = ansible_bin("ansible-playbook")
+    command = [str(playbook), "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml")]
     output = run_json(command, timeout=120)
     results = {}
     for task in output["plays"][0]["tasks"]:
@@ -98,7 +98,8 @@ def test_every_molecule_scenario_that_deploys_the_gate_lists_domains_or_allows_n
 def inventory_listing(inventory: Path) -> dict:
     """``ansible-inventory --list`` of one inventory directory (variables as written, not templated)."""
     completed = subprocess.run(
-        [str(BIN / "ansible-inventory"), "-i", str(inventory), "--list"], cwd=REPO_ROOT, capture_output=True,
+        [str(ansible_bin("ansible-inventory")), "-i", str(inventory), "--list"], cwd=REPO_ROOT,
+        capture_output=True,
         text=True, timeout=120, env=dict(os.environ, ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg")),
     )
     assert completed.returncode == 0, completed.stderr

@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from ansible_cli import ansible_bin
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 INVENTORY = os.environ.get("OPTIN_LAB_INVENTORY")
@@ -20,7 +21,7 @@ VARS = os.environ.get("OPTIN_LAB_VARS")
 @pytest.mark.skipif(not INVENTORY, reason="no lab: set OPTIN_LAB_INVENTORY (and OPTIN_LAB_VARS)")
 def test_optin_end_to_end_on_the_lab():
     command = [
-        str(REPO_ROOT / ".venv" / "bin" / "ansible-playbook"),
+        str(ansible_bin("ansible-playbook")),
         "-i",
         INVENTORY,
         str(Path(__file__).with_name("verify_optin.yml")),

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible_cli import run_json
+from ansible_cli import ansible_bin, run_json
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-BIN = REPO_ROOT / ".venv" / "bin"
 ROLES = sorted(p.name for p in (REPO_ROOT / "roles").iterdir()
                if (p / "meta" / "argument_specs.yml").exists())
 
@@ -20,7 +19,8 @@ def validate(tmp_path, role: str, extra_vars: dict) -> dict:
                                                         "roles": [role]}]))
     host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable, **extra_vars}
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {"mx": host}}}))
-    command = [str(BIN / "ansible-playbook"), "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml"),
+    playbook = ansible_bin("ansible-playbook")
+    command = [str(playbook), "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml"),
                "--tags", "argument-validation-only"]
     return run_json(command, timeout=120, ANSIBLE_ROLES_PATH=str(REPO_ROOT / "roles"))
 
