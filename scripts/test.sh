@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every check, in order, with each stage's duration: ruff, ansible-lint, ansible-test sanity, the
-# collection installed from its tarball, pytest, every Molecule scenario.
-# Usage: scripts/test.sh [stage ...]   stages: ruff ansible-lint sanity collection pytest molecule
+# collection installed from its tarball, ansible-test units (tests/unit/), pytest (the other tests),
+# every Molecule scenario.
+# Usage: scripts/test.sh [stage ...]   stages: ruff ansible-lint sanity collection units pytest molecule
 #                                      (default: all)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +12,7 @@ export ANSIBLE_CONFIG="$PWD/ansible.cfg"
 export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(ruff ansible-lint sanity collection pytest molecule)
+[ ${#stages[@]} -gt 0 ] || stages=(ruff ansible-lint sanity collection units pytest molecule)
 
 failed=()
 summary=()
@@ -42,7 +43,8 @@ for stage in "${stages[@]}"; do
       run_stage ansible-lint env ANSIBLE_HOME="$PWD/.cache/ansible-lint-home" ansible-lint --offline ;;
     sanity) run_stage "ansible-test sanity" scripts/sanity.sh --python 3.11 ;;
     collection) run_stage "collection from its tarball" python3 scripts/collection_check.py ;;
-    pytest) run_stage pytest pytest -q ;;
+    units) run_stage "ansible-test units" scripts/units.sh --venv --python 3.11 ;;
+    pytest) run_stage pytest pytest -q --ignore=tests/unit ;;
     molecule)
       for scenario in $(scenarios); do
         # molecule/<scenario>/matrix: one line of VAR=value settings per run (e.g. the MX's Debian release).
