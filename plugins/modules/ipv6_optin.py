@@ -230,6 +230,27 @@ checks:
     detail: {description: What was found., type: str, sample: "MX 10 mx1.example.com"}
     temporary: {description: The check failed because DNS failed temporarily; try again., type: bool}
     checked_from: {description: Host name of the machine the check ran on (controller or MX)., type: str}
+    mx_hosts:
+      description: The C(mx) check only, the domain's MX host names, most preferred first.
+      type: list
+      elements: str
+    addresses:
+      description: The C(mx_aaaa) check only, the IPv6 addresses of those MX hosts.
+      type: list
+      elements: str
+    ptr:
+      description:
+        - The C(mx_ptr) check only, per address its reverse DNS as M(v6gate.mx.reverse_dns_info) reports
+          it (C(address), C(ptr_outcome), C(ptr_names), C(confirmed_names) and the rest).
+      type: list
+      elements: dict
+    targets:
+      description: The C(smtp_ipv6) check only, the addresses that were asked for an SMTP greeting.
+      type: list
+      elements: str
+    port:
+      description: The C(smtp_ipv6) check only, the SMTP port used.
+      type: int
   sample:
     - {check: mx, status: pass, detail: "MX 10 mx1.example.com", temporary: false}
     - {check: mx_ptr, status: fail, detail: "2001:db8:6::26 no PTR (nxdomain)", temporary: false}
@@ -258,8 +279,10 @@ domains:
   returned: unless readiness_only
   type: list
   elements: str
-path:
-  description: The opt-in file.
+optin_file:
+  description:
+    - The opt-in file (the I(path) option).
+    - Not returned as C(path), which would make Ansible add file attributes to the result.
   returned: unless readiness_only
   type: str
 repaired_trailer:
@@ -466,7 +489,7 @@ def main():
                                  f"its last good list meanwhile): {error}", **result)
         if before is None:
             edit.before = ""
-        result.update(path=path, added=edit.added, removed=edit.removed, domains=edit.domains_after(),
+        result.update(optin_file=path, added=edit.added, removed=edit.removed, domains=edit.domains_after(),
                       repaired_trailer=edit.repaired_trailer)
         if edit.repaired_trailer:
             module.warn(f"opt-in file {path} had no valid trailer; its domains are kept as they are and it "

@@ -5,6 +5,7 @@ import json
 
 import pytest
 from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import render_optin_trailer
+from return_docs import documented, undocumented
 
 pytestmark = pytest.mark.dns
 
@@ -360,6 +361,16 @@ def test_through_ansible_enable_check_diff_and_refusal(ansible_optin, base, opti
     assert refused["reasons"] == ["mx_ptr: 2001:db8:6::26 no PTR (nxdomain)"]
     assert optin_file.read_text() == with_added("ready.optin.example")
     assert [e["domain"] for e in log_lines(base)] == ["ready.optin.example"]
+
+
+def test_through_ansible_every_key_is_documented_and_none_is_a_file_attribute(ansible_optin, base,
+                                                                              smtp_listener):
+    """Ansible adds state, mode, owner... to a result with a ``path`` key, as if a file module ran."""
+    args = dict(base, domain="ready.optin.example", smtp_addresses=["::1"], smtp_port=smtp_listener.port)
+    result = ansible_optin(args)
+    assert result["_rc"] == 0 and result["optin_file"] == base["path"]
+    assert not {"path", "state", "mode", "owner", "uid", "size"} & set(result)
+    assert undocumented(documented("ipv6_optin"), result) == []
 
 
 def test_through_ansible_file_without_trailer(ansible_optin, base, optin_file):
