@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from dnsserver import (
     start_shared_knots,
     stop_shared_knots,
 )
+from smtp_listener import SmtpListener
 
 
 def pytest_configure(config):
@@ -67,3 +69,37 @@ def dropping_dns_relay(dns_server):
     relay = DroppingDnsRelay(dns_server.host, dns_server.port)
     yield relay
     relay.close()
+
+
+@pytest.fixture
+def smtp_listener():
+    listener = SmtpListener()
+    yield listener
+    listener.close()
+
+
+@pytest.fixture
+def smtp_listener_554():
+    listener = SmtpListener("554 5.3.2 mx.optin.example not accepting mail")
+    yield listener
+    listener.close()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port on ::1 that nothing listens on: connecting is refused at once."""
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+        probe.bind(("::1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def optin_file(tmp_path):
+    """An opt-in file as the ipv6_gate role writes it, with comments and its trailer (2 domains)."""
+    path = tmp_path / "ipv6-optin-domains"
+    path.write_text(
+        "# managed by v6gate\n\nexample.com  # first customer\n# example.net is waiting\nexample.org\n"
+        "# v6gate-optin end: 2 domain(s)\n"
+    )
+    path.chmod(0o640)
+    return path

@@ -27,7 +27,7 @@ from ansible_collections.v6gate.mx.plugins.module_utils.v6gate_optin import (
     write_atomically,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[4]
 # The gate's package and the shared core, as the role installs them below ipv6_gate_install_dir.
 GATE_PYTHONPATH = f"{REPO_ROOT / 'roles' / 'ipv6_gate' / 'files'}:{REPO_ROOT / 'collections'}"
 BODY = "# managed by v6gate\n\nexample.com  # first customer\n# example.net is waiting\nexample.org\n"
