@@ -84,8 +84,8 @@ def run_json(command: list[str], timeout: float, **env: str) -> dict:
         ANSIBLE_NOCOLOR="1",
         **env,
     )
-    if _controller_python_path():
-        env["PYTHONPATH"] = _controller_python_path()
+    if controller_path := _controller_python_path():
+        env["PYTHONPATH"] = controller_path
     completed = subprocess.run(
         command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout
     )
