@@ -14,10 +14,15 @@ DNS lookups, SPF and DKIM evaluation and hand the outcomes in.
 
 Order of the rules (see docs/gate.md for the reasoning):
 
-1. ``check_recipient_domain``  at RCPT, per recipient: the domain must have opted in (550 5.2.1).
+1. ``check_recipient_domain``  at RCPT, per recipient: IPv6 must be enabled for the domain (550 5.2.1).
 2. ``check_reverse_dns``       at RCPT: the client address must have a PTR record (450 4.7.25), or a
                                forward-confirmed one under the ``fcrdns`` policy; DNS trouble is 451 4.4.3.
 3. ``check_authentication``    at end of data: SPF pass or any DKIM pass (450 4.7.26).
+
+Per recipient domain, the domains file (``parse_optin_file``) gives a state: ``enforce`` (rules 2 and 3
+answer), ``monitor`` (they are evaluated and logged, the message is accepted) or ``off`` (IPv6 disabled:
+rule 1 answers 5.2.1). Its model says what an unlisted domain is: ``off`` under ``opt-in`` (Exchange
+Online's 2021 model, the default), ``enforce`` under ``opt-out`` (its model since October 2024).
 """
 
 from __future__ import annotations
@@ -33,6 +38,10 @@ from dataclasses import dataclass, field
 from ansible_collections.v6gate.mx.plugins.module_utils.addresses import parse_address
 
 __all__ = [
+    "DOMAIN_STATES",
+    "MODELS",
+    "MODEL_OPT_IN",
+    "MODEL_OPT_OUT",
     "OPTIN_TRAILER_MARKER",
     "PTR_POLICIES",
     "PTR_POLICY_EXISTS",
@@ -42,6 +51,10 @@ __all__ = [
     "RULE_GATE_ERROR",
     "RULE_OPT_IN",
     "RULE_REVERSE_DNS",
+    "STATE_ENFORCE",
+    "STATE_MONITOR",
+    "STATE_OFF",
+    "DomainsFile",
     "MessageVerdict",
     "OptInList",
     "OptInListUnavailable",
@@ -53,14 +66,17 @@ __all__ = [
     "check_recipient_domain",
     "check_reverse_dns",
     "classify_ptr",
+    "disabled_domain_reply",
     "evaluate_message",
     "gate_error_reply",
     "is_optin_trailer_line",
     "is_subject_to_gate",
     "normalize_domain",
     "normalize_ipv6",
+    "parse_optin_file",
     "parse_optin_text",
     "parse_optin_trailer",
+    "recipient_domain",
     "render_optin_trailer",
 ]
 
@@ -85,6 +101,16 @@ _TEXT_DNS_TEMPORARY = (
     "try again later."
 )
 _TEXT_GATE_ERROR = "Service unavailable, IPv6 gate could not check this message, try again later."
+
+# Per-domain states and the two models (what an unlisted domain is).
+STATE_ENFORCE = "enforce"
+STATE_MONITOR = "monitor"
+STATE_OFF = "off"
+DOMAIN_STATES = (STATE_ENFORCE, STATE_MONITOR, STATE_OFF)
+MODEL_OPT_IN = "opt-in"
+MODEL_OPT_OUT = "opt-out"
+MODELS = (MODEL_OPT_IN, MODEL_OPT_OUT)
+_UNLISTED_STATE = {MODEL_OPT_IN: STATE_OFF, MODEL_OPT_OUT: STATE_ENFORCE}
 
 PTR_POLICY_EXISTS = "exists"
 PTR_POLICY_FCRDNS = "fcrdns"
@@ -209,21 +235,35 @@ def _recipient_domain(recipient: str) -> str:
     return text.rpartition("@")[2]
 
 
-def check_recipient_domain(domain: str, opted_in_domains, known_domains: Iterable[str] = ()) -> Reply | None:
-    """Rule 1: None if the recipient domain has opted in to anonymous IPv6 mail, else 550 5.2.1.
+def recipient_domain(recipient: str) -> str:
+    """Domain part of ``user@example.com`` / ``<user@example.com>``; a bare domain is returned as is."""
+    return _recipient_domain(recipient)
 
-    ``domain`` may be a bare domain or a whole address. ``opted_in_domains`` is an OptInList or any iterable
-    of domains as the admin wrote them. Matching is case-insensitive and IDNA-aware. The reply names the
-    domain as the admin configured it in ``known_domains`` (e.g. the domains the MX serves) when it is
-    there, otherwise in lower case; never in the client's spelling.
+
+def check_recipient_domain(domain: str, opted_in_domains, known_domains: Iterable[str] = ()) -> Reply | None:
+    """Rule 1: None if IPv6 is enabled for the recipient domain, else 550 5.2.1.
+
+    ``domain`` may be a bare domain or a whole address. ``opted_in_domains`` is an OptInList (its state for
+    the domain decides: anything but ``off`` is enabled) or any iterable of enabled domains as the admin
+    wrote them. Matching is case-insensitive and IDNA-aware.
     """
-    domain = _recipient_domain(domain)
-    key = normalize_domain(domain)
+    key = normalize_domain(_recipient_domain(domain))
     if isinstance(opted_in_domains, OptInList):
-        if opted_in_domains.contains(key):
+        if opted_in_domains.state_of(key) != STATE_OFF:
             return None
     elif key in {normalize_domain(d) for d in opted_in_domains}:
         return None
+    return disabled_domain_reply(domain, known_domains)
+
+
+def disabled_domain_reply(domain: str, known_domains: Iterable[str] = ()) -> Reply:
+    """The 550 5.2.1 for a recipient (address or domain) whose domain has IPv6 off.
+
+    The reply names the domain as the admin configured it in ``known_domains`` (e.g. the domains the MX
+    serves) when it is there, otherwise in lower case; never in the client's spelling.
+    """
+    domain = _recipient_domain(domain)
+    key = normalize_domain(domain)
     configured = next((d for d in known_domains if normalize_domain(d) == key), None)
     shown = _display_domain(configured, keep_case=True) if configured else _display_domain(domain)
     return _reply(550, "5.2.1", _TEXT_NOT_OPTED_IN, RULE_OPT_IN, domain=shown)
@@ -413,41 +453,76 @@ def parse_optin_trailer(line: str) -> int:
     raise ValueError(f"not a valid trailer line: {text!r} (expected e.g. {_OPTIN_TRAILER_EXAMPLE!r})")
 
 
-def _parse_optin_line(raw: str, number: int) -> tuple[str, str] | None:
-    """(comparison key, domain as written) of one line, None for a comment or blank line."""
+@dataclass(frozen=True)
+class DomainsFile:
+    """A parsed domains file: the model, and the listed domains with their spelling and state."""
+
+    model: str = MODEL_OPT_IN
+    domains: dict = field(default_factory=dict)  # {comparison key: domain as written}
+    states: dict = field(default_factory=dict)  # {comparison key: state}
+
+    def state_of(self, key: str) -> str:
+        """The state of a domain given by its comparison key (``normalize_domain``)."""
+        return self.states.get(key, _UNLISTED_STATE[self.model])
+
+
+_MODEL_KEYWORD = "model"
+
+
+def _parse_optin_line(raw: str, number: int):
+    """One line: None (comment, blank), ("model", model) or ("domain", key, written, state)."""
     line = raw.split("#", 1)[0].strip()
     if not line:
         return None
-    if any(ch.isspace() for ch in line) or "@" in line or line.startswith("."):
+    words = line.split()
+    if words[0] == _MODEL_KEYWORD:
+        if len(words) != 2 or words[1] not in MODELS:
+            raise ValueError(f"line {number}: expected 'model {MODELS[0]}' or 'model {MODELS[1]}': {line!r}")
+        return (_MODEL_KEYWORD, words[1])
+    if len(words) > 2 or "@" in words[0] or words[0].startswith("."):
         raise ValueError(f"line {number}: not a single domain name: {line!r}")
-    written = line.rstrip(".")
+    state = words[1] if len(words) == 2 else STATE_ENFORCE
+    if state not in DOMAIN_STATES:
+        raise ValueError(f"line {number}: not a single domain name: {line!r} ({state!r} is not a state; "
+                         f"a domain may be followed by one of {', '.join(DOMAIN_STATES)})")
+    written = words[0].rstrip(".")
     try:
         key = written.encode("idna").decode("ascii").lower()
     except UnicodeError as exc:
         raise ValueError(f"line {number}: not a valid domain name: {line!r} ({exc})") from None
     if "." not in key.strip("."):
         raise ValueError(f"line {number}: not a fully qualified domain name: {line!r}")
-    return key, written
+    return ("domain", key, written, state)
 
 
 def parse_optin_text(text: str, require_trailer: bool = True) -> dict[str, str]:
-    """Parse the opt-in file: one domain per line, ``#`` starts a comment, blank lines ignored, and as the
-    last line the trailer ``# v6gate-optin end: N domain(s)``, N the number of domain lines (a domain
-    listed twice counts twice). Blank lines may follow the trailer; nothing else may.
+    """The listed domains of a domains file, {comparison key: domain as written}: see parse_optin_file."""
+    return parse_optin_file(text, require_trailer).domains
 
-    Returns {comparison key: domain as written}. Raises ValueError naming the line for anything that is
-    not a plausible domain, so a typo never silently drops (and permanently 5xx-rejects) a domain, and
-    OptInTrailerError (a ValueError) when the trailer is missing, malformed, not last or counts another
-    number of domains: a file cut short anywhere (the writer's rename not used, a full disk) is refused
-    instead of read as a shorter, or empty, list.
+
+def parse_optin_file(text: str, require_trailer: bool = True) -> DomainsFile:
+    """Parse the domains file (the opt-in file): one domain per line, optionally followed by its state
+    (``enforce``, the default, ``monitor`` or ``off``); at most one ``model opt-in|opt-out`` line
+    (``opt-in`` without one); ``#`` starts a comment, blank lines are ignored; and as the last line the
+    trailer ``# v6gate-optin end: N domain(s)``, N the number of domain lines (a domain listed twice
+    counts twice). Blank lines may follow the trailer; nothing else may.
+
+    Raises ValueError naming the line for anything that is not a plausible domain or state, so a typo never
+    silently drops (and permanently 5xx-rejects) a domain; for a domain listed with two states; and for
+    ``off`` under the opt-in model, where every unlisted domain is off already. OptInTrailerError (a
+    ValueError) when the trailer is missing, malformed, not last or counts another number of domains: a
+    file cut short anywhere (the writer's rename not used, a full disk) is refused instead of read as a
+    shorter, or empty, list.
 
     ``require_trailer=False`` skips the trailer checks (trailer lines are then plain comments): for one
     line, or for a file whose domains are to be kept while its trailer is repaired. The gate never does.
     """
     domains: dict[str, str] = {}
+    states: dict[str, str] = {}
+    model: tuple[int, str] | None = None  # (line number, model)
     domain_lines = 0
     trailer: tuple[int, int] | None = None  # (line number, count)
-    line_error: str | None = None  # the first bad domain line; the rest is only searched for a trailer
+    line_error: str | None = None  # the first bad line; the rest is only searched for a trailer
     trailer_seen = False
     for number, raw in enumerate(text.splitlines(), start=1):
         if line_error is not None:
@@ -468,22 +543,34 @@ def parse_optin_text(text: str, require_trailer: bool = True) -> dict[str, str]:
             continue
         try:
             parsed = _parse_optin_line(raw, number)
+            if parsed is not None and parsed[0] == _MODEL_KEYWORD:
+                if model is not None:
+                    raise ValueError(f"line {number}: a second model line (the first is line {model[0]})")
+                model = (number, parsed[1])
+            elif parsed is not None:
+                _, key, written, state = parsed
+                if states.setdefault(key, state) != state:
+                    raise ValueError(f"line {number}: {written!r} is listed with two states, "
+                                     f"{states[key]} and {state}")
+                domain_lines += 1
+                domains.setdefault(key, written)
         except ValueError as exc:
             if not require_trailer:
                 raise
             line_error = str(exc)
-            continue
-        if parsed is None:
-            continue
-        domain_lines += 1
-        domains.setdefault(*parsed)
     if line_error is not None:
         if not trailer_seen:  # likely cut off inside this (last) line: say so
             line_error += ("; and no trailer: the file is incomplete (cut off while being written?) or was "
                            "not written by v6gate")
         raise ValueError(line_error)
+    parsed_file = DomainsFile(model[1] if model else MODEL_OPT_IN, domains, states)
+    if parsed_file.model == MODEL_OPT_IN:
+        off = [domains[key] for key, state in states.items() if state == STATE_OFF]
+        if off:
+            raise ValueError(f"{', '.join(off)}: 'off' under the opt-in model, where every unlisted domain "
+                             "is off already; remove the line, or add 'model opt-out'")
     if not require_trailer:
-        return domains
+        return parsed_file
     if trailer is None:
         raise OptInTrailerError(
             f"no trailer: the last line must be {_OPTIN_TRAILER_EXAMPLE!r} (with the number of domain "
@@ -494,11 +581,11 @@ def parse_optin_text(text: str, require_trailer: bool = True) -> dict[str, str]:
             f"line {trailer[0]}: the trailer says {trailer[1]} domain(s) but the file has {domain_lines} "
             "domain line(s); lines are missing (file cut off or damaged?) or were added or removed by hand"
         )
-    return domains
+    return parsed_file
 
 
 class OptInList:
-    """The opt-in domains file, re-read when it changes (mtime, inode or size), safe across threads.
+    """The domains file, re-read when it changes (mtime, inode or size), safe across threads.
 
     If the file later becomes unreadable or invalid, the last good list stays in force and the problem is
     logged once; nothing is accepted or 5xx-rejected on the basis of a half-written file. A file cut short
@@ -510,7 +597,7 @@ class OptInList:
         self.path = path
         self._log = logger or log
         self._lock = threading.Lock()
-        self._domains: dict[str, str] | None = None
+        self._file: DomainsFile | None = None
         self._signature: tuple | None = None
         self._failed_signature: object = None
         self.refresh()
@@ -531,14 +618,18 @@ class OptInList:
                 return False
             try:
                 with open(self.path, encoding="utf-8") as handle:
-                    domains = parse_optin_text(handle.read())
+                    parsed = parse_optin_file(handle.read())
             except (OSError, UnicodeDecodeError, ValueError) as exc:
                 self._failed(signature, f"cannot use {self.path}: {exc}")
                 return False
-            self._domains = domains
+            self._file = parsed
             self._signature = signature
             self._failed_signature = None
-            self._log.info("opt-in list %s loaded: %d domain(s)", self.path, len(domains))
+            counts = {state: sum(1 for s in parsed.states.values() if s == state) for state in DOMAIN_STATES}
+            self._log.info(
+                "opt-in list %s loaded: %d domain(s), model %s (%s)", self.path, len(parsed.domains),
+                parsed.model, " ".join(f"{state}={count}" for state, count in counts.items()),
+            )
             return True
 
     def _failed(self, key: object, message: str) -> None:
@@ -546,33 +637,43 @@ class OptInList:
             self._failed_signature = key
             kept = (
                 "none loaded yet"
-                if self._domains is None
-                else f"keeping last good list ({len(self._domains)})"
+                if self._file is None
+                else f"keeping last good list ({len(self._file.domains)})"
             )
             self._log.error("opt-in list problem: %s; %s", message, kept)
 
     @property
     def loaded(self) -> bool:
-        return self._domains is not None
+        return self._file is not None
 
-    def _current(self) -> dict[str, str]:
+    def current(self) -> DomainsFile:
+        """The list in force (re-read first if the file changed). Raises OptInListUnavailable."""
         self.refresh()
-        domains = self._domains
-        if domains is None:
+        parsed = self._file
+        if parsed is None:
             raise OptInListUnavailable(f"no usable opt-in list at {self.path}")
-        return domains
+        return parsed
+
+    def state_of(self, recipient: str) -> str:
+        """The state (enforce, monitor, off) of a recipient's domain; a bare domain works too."""
+        return self.current().state_of(normalize_domain(_recipient_domain(recipient)))
 
     def contains(self, domain: str) -> bool:
-        return normalize_domain(domain) in self._current()
+        """Whether IPv6 is enabled (any state but off) for the domain."""
+        return self.state_of(domain) != STATE_OFF
 
     __contains__ = contains
 
+    @property
+    def model(self) -> str:
+        return self.current().model
+
     def domains(self) -> tuple[str, ...]:
-        """The domains as the admin wrote them."""
-        return tuple(self._current().values())
+        """The listed domains as the admin wrote them (under opt-out, also the ones turned off)."""
+        return tuple(self.current().domains.values())
 
     def __iter__(self):
         return iter(self.domains())
 
     def __len__(self) -> int:
-        return len(self._current())
+        return len(self.current().domains)

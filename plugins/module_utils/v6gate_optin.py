@@ -46,9 +46,11 @@ from ansible_collections.v6gate.mx.plugins.module_utils.addresses import is_dns_
 from ansible_collections.v6gate.mx.plugins.module_utils.dns_client import ANSWER
 from ansible_collections.v6gate.mx.plugins.module_utils.iprev import check_reverse
 from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import (
+    MODEL_OPT_IN,
     OptInTrailerError,
     is_optin_trailer_line,
     normalize_domain,
+    parse_optin_file,
     parse_optin_text,
     render_optin_trailer,
 )
@@ -91,8 +93,8 @@ def validate_domain(text) -> tuple[str, str]:
     """
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"domain {text!r}: empty")
-    if "#" in text or "\n" in text or "\r" in text:
-        raise ValueError(f"domain {text!r}: must be a single domain name, without '#' or line breaks")
+    if "#" in text or any(ch.isspace() for ch in text.strip()):
+        raise ValueError(f"domain {text!r}: must be a single domain name, without '#', spaces or line breaks")
     try:
         parsed = parse_optin_text(text, require_trailer=False)
     except ValueError as error:
@@ -169,13 +171,19 @@ def plan_edit(before: str, domains: dict[str, str], state: str, exclusive: bool 
     if state not in ("present", "absent"):
         raise ValueError(f"state must be present or absent, got {state!r}")
     try:
-        current = parse_optin_text(before)  # the gate's own parser: raises with the line number
+        parsed = parse_optin_file(before)  # the gate's own parser: raises with the line number
         valid = True
     except OptInTrailerError:
         if not repair_trailer:
             raise
-        current = parse_optin_text(before, require_trailer=False)  # still raises for a bad domain line
+        parsed = parse_optin_file(before, require_trailer=False)  # still raises for a bad domain line
         valid = False
+    if parsed.model != MODEL_OPT_IN:
+        # Removing a line there would turn a domain on, not off: state present/absent means nothing.
+        raise ValueError(f"the file uses the {parsed.model} model; this module edits opt-in files only; "
+                         "set the domains' states with the ipv6_gate role (ipv6_gate_optout_domains, "
+                         "ipv6_gate_monitor_domains)")
+    current = parsed.domains
     if state == "present":
         drop = {key for key in current if key not in domains} if exclusive else set()
         add = {key: written for key, written in domains.items() if key not in current}

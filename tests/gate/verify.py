@@ -167,6 +167,11 @@ class Lab:
             f"{title}: headers claiming our id: {claims}",
         )
 
+    def expect_no_monitor_header(self, title: str, subject: str) -> None:
+        headers = self.delivered(subject).lower()
+        self.check(f"{title}: no X-V6gate-Monitor header (the sender's are removed)",
+                   "x-v6gate-monitor" not in headers, f"{title}: an X-V6gate-Monitor header was delivered")
+
     def expect_headers(self, title: str, subject: str, needles: list[str]) -> None:
         headers = self.delivered(subject).replace("\n\t", " ").replace("\n ", " ")
         missing = [n for n in needles if n not in headers]
@@ -212,7 +217,11 @@ def attacks(lab: Lab) -> None:
             rcpt=[OK_RCPT],
             data=r4726(TX_GOOD),
         )
-    forgeries = [f"Authentication-Results: {forged}" for forged in FORGED]
+    # First a harmless lower-case one that is not ours: Postfix counts header names in any case, so a
+    # gate counting per spelling would delete it and keep a forgery below.
+    forgeries = ["authentication-results: other.example; spf=pass smtp.mailfrom=other.example"]
+    forgeries += [f"Authentication-Results: {forged}" for forged in FORGED]
+    forgeries += [f"X-V6gate-Monitor: {AUTHSERV_ID}; mode=monitor; rule=accept", "x-v6gate-monitor: forged"]
     for title, source, server, options in (
         ("accepted over IPv6", TX_GOOD, MX6, {}),
         ("over IPv4", TX4, MX4, {}),
@@ -232,6 +241,7 @@ def attacks(lab: Lab) -> None:
             data_prefix="250 ",
         )
         lab.expect_ours_only(f"mail {title}", s, may_have_none=bool(options))
+        lab.expect_no_monitor_header(f"mail {title}", s)
     since = lab.sh(lab.mx, "date +%s").strip()
     lab.case(
         "a quoted local part full of log fields: 5.2.1",
@@ -448,6 +458,8 @@ def run(lab: Lab, slow: bool) -> None:
     same = lab.sh(lab.mx, "systemctl show -p MainPID --value v6gate-gate").strip() == pid
     lab.check(f"the gate was not restarted (pid {pid})", same, "opt-in change restarted the gate")
 
+    domain_states(lab)
+
     print("== failures give 4xx, never an accept or a 5xx")
     lab.sh(lab.mx, "systemctl stop v6gate-gate")
     try:
@@ -480,6 +492,99 @@ def run(lab: Lab, slow: bool) -> None:
             )
         finally:
             lab.sh(lab.ns, "systemctl start knot")
+
+
+DOMAINS_FILE = "/etc/v6gate/ipv6-optin-domains"
+METRICS_FILE = "/var/lib/v6gate-gate/metrics/v6gate_gate.prom"
+
+
+def write_domains(lab: Lab, *lines: str) -> None:
+    """Replace the gate's domains file as the writers do: the whole file with its trailer, then a rename."""
+    count = sum(1 for line in lines if not line.startswith("model "))
+    text = "".join(f"{line}\n" for line in lines) + f"# v6gate-optin end: {count} domain(s)\n"
+    new = f"{DOMAINS_FILE}.new"
+    lab.sh(lab.mx, f"printf %s {shlex.quote(text)} > {new} && chgrp v6gate-gate {new} && chmod 0640 {new} "
+                   f"&& mv {new} {DOMAINS_FILE}")
+
+
+def counter(lab: Lab, labels: str, timeout: float = 20.0, above: float = 0.0) -> float:
+    """The value of one v6gate_gate_decisions_total sample, once it is above ``above`` (the file is
+    rewritten every ipv6_gate_metrics_interval seconds)."""
+    deadline = time.monotonic() + timeout
+    value = 0.0
+    while time.monotonic() < deadline:
+        for line in lab.sh(lab.mx, f"cat {METRICS_FILE}", check=False).splitlines():
+            if line.startswith(f"v6gate_gate_decisions_total{{{labels}}} "):
+                value = float(line.rsplit(" ", 1)[1])
+        if value > above:
+            return value
+        time.sleep(1)
+    return value
+
+
+def domain_states(lab: Lab) -> None:
+    """Monitor mode and the opt-out model (issue 15), switched in the domains file without a restart."""
+    print("== per-domain states: monitor, and the opt-out model")
+    pid = lab.sh(lab.mx, "systemctl show -p MainPID --value v6gate-gate").strip()
+    lab.sh(lab.mx, f"cp -p {DOMAINS_FILE} /root/domains.saved")
+    would_labels = 'rule="spf-dkim",code="450",mode="monitor",domain="contoso.example"'
+    try:
+        before = counter(lab, would_labels, timeout=0)
+        write_domains(lab, "model opt-in", "Contoso.Example monitor")
+        since = lab.sh(lab.mx, "date +%s").strip()
+        s = f"gate-lab monitor {uuid.uuid4()}"
+        lab.case(
+            "monitor: a message failing SPF and DKIM is accepted",
+            lab.send(TX_GOOD, mail_from="a@spffail.sender.example", subject=s),
+            rcpt=[OK_RCPT],
+            data_prefix="250 ",
+        )
+        lab.expect_headers(
+            "it carries the gate's X-V6gate-Monitor header with the reply it would have given",
+            s,
+            [f'X-V6gate-Monitor: {AUTHSERV_ID}; mode=monitor; rule=spf-dkim; would-reply="{r4726(TX_GOOD)}"'],
+        )
+        journal = lab.sh(lab.mx, f"journalctl -u v6gate-gate --since @{since} -o cat --no-pager")
+        logged = f'rule=spf-dkim reply="accept" would_reply="{r4726(TX_GOOD)}" mode=monitor'
+        lab.check("its decision line says what would have been replied", logged in journal,
+                  f"gate log lacks {logged!r}")
+        after = counter(lab, would_labels, above=before)
+        lab.check(f"the would-be refusal is counted ({before:.0f} -> {after:.0f}) in {METRICS_FILE}",
+                  after == before + 1, f"counter {would_labels}: {before} -> {after}")
+        lab.case(
+            "monitor: no reverse DNS is accepted too (a would-be 4.7.25)",
+            lab.send(TX_NOPTR),
+            rcpt=[OK_RCPT],
+            data_prefix="250 ",
+        )
+        lab.case(
+            "monitor: a domain not listed is still off under opt-in: 5.2.1",
+            lab.send(TX_GOOD, rcpts=["user@fabrikam.example"]),
+            rcpt=[r521("fabrikam.example")],
+        )
+
+        write_domains(lab, "model opt-out", "fabrikam.example off")
+        lab.case(
+            "opt-out: the domain turned off gets 5.2.1, an unlisted accepted domain is enabled",
+            lab.send(TX_GOOD, rcpts=["user@fabrikam.example", "user@unready.example"]),
+            rcpt=[r521("fabrikam.example"), OK_RCPT],
+            data_prefix="250 ",
+        )
+        lab.case(
+            "opt-out: an enabled domain still enforces the rules (4.7.26)",
+            lab.send(TX_GOOD, mail_from="a@spffail.sender.example"),
+            rcpt=[OK_RCPT],
+            data=r4726(TX_GOOD),
+        )
+        lab.case("opt-out: and 4.7.25 without reverse DNS", lab.send(TX_NOPTR), rcpt=[r4725(TX_NOPTR)])
+    finally:
+        lab.sh(lab.mx, f"cp -p /root/domains.saved {DOMAINS_FILE}.new && mv {DOMAINS_FILE}.new "
+                       f"{DOMAINS_FILE}")
+    lab.case("the saved list is back in force", lab.send(TX_GOOD, rcpts=["user@fabrikam.example"]),
+             rcpt=[r521("fabrikam.example")])
+    same = lab.sh(lab.mx, "systemctl show -p MainPID --value v6gate-gate").strip() == pid
+    lab.check(f"the model and the states changed without a restart (pid {pid})", same,
+              "a domains file change restarted the gate")
 
 
 def deadline_case(lab: Lab) -> None:

@@ -40,6 +40,10 @@ class GateConfig:
     max_signatures: int = 5
     # Headers kept per message for DKIM (a message with more is not verified).
     max_headers: int = 1000
+    # Prometheus textfile (empty: no metrics), how often it is rewritten, distinct domain labels kept.
+    metrics_file: str = ""
+    metrics_interval: int = 15
+    metrics_max_domains: int = 1000
 
 
 def _split(value: str) -> list[str]:
@@ -82,6 +86,9 @@ def parse_config(text: str, source: str = "<config>") -> GateConfig:
         "max_message_bytes",
         "max_signatures",
         "max_headers",
+        "metrics_file",
+        "metrics_interval",
+        "metrics_max_domains",
     }
     unknown = sorted(set(section) - known)
     if unknown:
@@ -113,6 +120,8 @@ def parse_config(text: str, source: str = "<config>") -> GateConfig:
                 ("max_message_bytes", 10485760),
                 ("max_signatures", 5),
                 ("max_headers", 1000),
+                ("metrics_interval", 15),
+                ("metrics_max_domains", 1000),
             )
         }
     except ValueError as exc:
@@ -135,6 +144,10 @@ def parse_config(text: str, source: str = "<config>") -> GateConfig:
             parse_nameserver(spec)
         except ValueError as exc:
             raise ConfigError(f"{source}: nameservers: {exc}") from None
+    metrics_file = section.get("metrics_file", "").strip()
+    if metrics_file and (not metrics_file.startswith("/") or not metrics_file.endswith(".prom")):
+        raise ConfigError(f"{source}: metrics_file must be an absolute path ending in .prom (node_exporter "
+                          f"reads only those), got {metrics_file!r}")
     socket = section.get("socket", DEFAULT_SOCKET).strip()
     if not _valid_socket(socket):
         raise ConfigError(
@@ -153,6 +166,7 @@ def parse_config(text: str, source: str = "<config>") -> GateConfig:
         decision_timeout=decision_timeout,
         milter_timeout=milter_timeout,
         nameservers=nameservers,
+        metrics_file=metrics_file,
         **limits,
     )
 

@@ -14,12 +14,15 @@ from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import OptInL
 
 from . import __version__
 from .config import GateConfig
-from .session import Checks, GateSession
+from .metrics import Metrics, MetricsWriter
+from .session import MONITOR_HEADER, Checks, GateSession
 
 log = logging.getLogger("v6gate-gate")
 
 
 def _answer_tempfail(milter) -> int:
+    if milter.metrics is not None:
+        milter.metrics.error()
     try:
         milter.setreply(*gate_error_reply().milter_reply())
     except Exception:  # the tempfail below stands anyway
@@ -80,9 +83,10 @@ class GateMilter(Milter.Base):
     config = None
     optin = None
     checks = None
+    metrics = None
 
     def __init__(self) -> None:
-        self.session = GateSession(self.config, self.optin, self.checks, log)
+        self.session = GateSession(self.config, self.optin, self.checks, log, self.metrics)
         self.failed_in: str | None = None  # a callback without a reply that raised
 
     def _reply(self, reply):
@@ -124,10 +128,12 @@ class GateMilter(Milter.Base):
         outcome = self.session.end_of_message(self.getsymval("i"))
         if outcome.reply is not None:
             return self._reply(outcome.reply)
-        for name, index in outcome.delete_auth_results:  # highest index first, so the others do not shift
+        for name, index in outcome.delete_headers:  # highest index first, so the others do not shift
             self.chgheader(name, index, "")
         if outcome.add_auth_results:
             self.addheader("Authentication-Results", outcome.add_auth_results, 0)
+        for value in outcome.add_monitor:
+            self.addheader(MONITOR_HEADER, value, 0)
         return Milter.ACCEPT
 
     def abort(self):
@@ -143,6 +149,11 @@ def run(config: GateConfig) -> None:
     GateMilter.config = config
     GateMilter.optin = OptInList(config.optin_file, log)  # a missing list makes RCPT tempfail, not 5xx
     GateMilter.checks = checks
+    writer = None
+    if config.metrics_file:
+        GateMilter.metrics = Metrics(config.metrics_file, config.metrics_max_domains, GateMilter.optin)
+        writer = MetricsWriter(GateMilter.metrics, config.metrics_interval, log)
+        writer.start()
     Milter.factory = GateMilter
     Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS)
     trusted = ",".join(str(n) for n in config.trusted_networks) or "-"
@@ -154,5 +165,9 @@ def run(config: GateConfig) -> None:
         config.ptr_policy,
         trusted,
     )
-    Milter.runmilter("v6gate-gate", config.socket, config.milter_timeout)
+    try:
+        Milter.runmilter("v6gate-gate", config.socket, config.milter_timeout)
+    finally:
+        if writer is not None:
+            writer.stop()
     log.info("stopped")

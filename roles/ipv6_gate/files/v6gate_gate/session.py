@@ -5,7 +5,14 @@ the answers out (a Reply or None, header edits). DNS, SPF and DKIM keys are reac
 object that tests may point at a real test nameserver.
 
 Trust: no decision and no result we write is ever read from a header. Every Authentication-Results that
-could be taken as ours is removed, for every client; DKIM is verified here, with dkimpy.
+could be taken as ours, and every X-V6gate-Monitor header, is removed, for every client; DKIM is verified
+here, with dkimpy.
+
+Per recipient domain the opt-in list gives a state. ``off``: 550 5.2.1. ``enforce``: the rules answer.
+``monitor``: the rules are evaluated and logged with the reply they would have given (``mode=monitor``,
+``would_reply=``), and the message is accepted with an X-V6gate-Monitor header per would-be reply. At end
+of data one reply answers for all recipients, so a message with any recipient in an enforced domain is
+judged as enforced (a 4xx: the sender retries, nothing is lost).
 """
 
 from __future__ import annotations
@@ -20,19 +27,27 @@ from ansible_collections.v6gate.mx.plugins.module_utils import authres, dkim_ver
 from ansible_collections.v6gate.mx.plugins.module_utils.dns_client import Deadline, DnsClient
 from ansible_collections.v6gate.mx.plugins.module_utils.iprev import ReverseDns, reverse_dns
 from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import (
+    STATE_ENFORCE,
+    STATE_MONITOR,
+    STATE_OFF,
     PtrStatus,
     Reply,
     check_authentication,
-    check_recipient_domain,
     check_reverse_dns,
+    disabled_domain_reply,
     is_subject_to_gate,
+    normalize_domain,
     normalize_ipv6,
+    recipient_domain,
 )
 from ansible_collections.v6gate.mx.plugins.module_utils.spf_eval import SpfEvaluation, evaluate_spf
 
 from .config import GateConfig
 
 AUTH_RESULTS = "authentication-results"
+MONITOR_HEADER = "X-V6gate-Monitor"
+MODE_ENFORCE = STATE_ENFORCE
+MODE_MONITOR = STATE_MONITOR
 DKIM_SIGNATURE = "dkim-signature"
 NO_QUEUE_ID = "NOQUEUE"  # Postfix's word for "no queue file yet"; RCPT-time decisions come before one
 
@@ -85,18 +100,20 @@ class EndOfMessage:
     """What the milter must do at end of data."""
 
     reply: Reply | None  # None: let the message through
-    delete_auth_results: list[tuple[str, int]] = field(default_factory=list)  # (name, index), highest first
+    delete_headers: list[tuple[str, int]] = field(default_factory=list)  # (name, index), highest first
     add_auth_results: str | None = None
+    add_monitor: list[str] = field(default_factory=list)  # values of X-V6gate-Monitor headers to add
 
 
 class GateSession:
     """State of one SMTP connection through the gate."""
 
-    def __init__(self, config: GateConfig, optin, checks: Checks, log: logging.Logger) -> None:
+    def __init__(self, config: GateConfig, optin, checks: Checks, log: logging.Logger, metrics=None) -> None:
         self.config = config
         self.optin = optin
         self.checks = checks
         self.log = log
+        self.metrics = metrics  # anything with decision(rule, code, mode, domain); None counts nothing
         self.client: str | None = None  # compressed IPv6, or None when the client is outside the gate
         self.client_text = ""
         self.helo = ""
@@ -148,24 +165,30 @@ class GateSession:
         if not self.gated:
             return None
         started = time.monotonic()
-        reply = check_recipient_domain(recipient, self.optin, self.config.known_domains)
-        if reply is None:
-            if self.reverse is None:
-                self.reverse = self.checks.reverse_dns(self.client, self.checks.deadline())
-            policy = self.config.ptr_policy
-            reply = check_reverse_dns(self.client, self.reverse.status(policy), policy)
-        if reply is None:
-            self.accepted_recipients.append(recipient)
-        else:
-            self._log_decision(queue_id, reply.rule, reply, started, recipient=recipient)
-        return reply
+        state = self.optin.state_of(recipient)
+        if state == STATE_OFF:
+            reply = disabled_domain_reply(recipient, self.config.known_domains)
+            self._log_decision(queue_id, reply.rule, reply, started, [recipient], MODE_ENFORCE, at_rcpt=True)
+            return reply
+        if self.reverse is None:
+            self.reverse = self.checks.reverse_dns(self.client, self.checks.deadline())
+        policy = self.config.ptr_policy
+        reply = check_reverse_dns(self.client, self.reverse.status(policy), policy)
+        if reply is not None:
+            self._log_decision(queue_id, reply.rule, reply, started, [recipient], state, at_rcpt=True)
+            if state == STATE_ENFORCE:
+                return reply
+            self._would_reply(reply)
+        self.accepted_recipients.append((recipient, state))
+        return None
 
     def header(self, name: str, value: str) -> None:
         key = name.strip().lower()
-        if key == AUTH_RESULTS:
-            index = self._seen_by_name[name] = self._seen_by_name.get(name, 0) + 1
-            if authres.claims_authserv_id(value, self.config.authserv_id):
-                self.claimed_auth_results.append((name, index))
+        if key in (AUTH_RESULTS, MONITOR_HEADER.lower()):
+            # Postfix finds the header to delete by its name in any case: count every spelling together.
+            index = self._seen_by_name[key] = self._seen_by_name.get(key, 0) + 1
+            if key != AUTH_RESULTS or authres.claims_authserv_id(value, self.config.authserv_id):
+                self.removed_headers.append((name, index))
         if not self.verify_dkim or self._too_large:
             return
         self.signed = self.signed or key == DKIM_SIGNATURE
@@ -193,7 +216,7 @@ class GateSession:
 
     def end_of_message(self, queue_id: str | None) -> EndOfMessage:
         """Rule 3, our Authentication-Results, and removal of every header that claims our authserv-id."""
-        removals = sorted(self.claimed_auth_results, key=lambda item: item[1], reverse=True)
+        removals = sorted(self.removed_headers, key=lambda item: (-item[1], item[0]))
         if not self.verify_dkim:
             return EndOfMessage(None, removals)
         started = time.monotonic()
@@ -209,12 +232,21 @@ class GateSession:
             f"iprev={IPREV_RESULT[self.reverse.iprev] if self.reverse else 'none'} "
             f"spf={spf_result.result} dkim={_dkim_summary(signatures, self._too_large)}"
         )
-        if removals:
-            details += f" removed_auth_results={len(removals)}"
-        self._log_decision(queue_id, reply.rule if reply else "accept", reply, started, extra=details)
-        if reply is not None:
+        forged_monitor = sum(1 for name, _ in removals if name.strip().lower() == MONITOR_HEADER.lower())
+        if len(removals) > forged_monitor:
+            details += f" removed_auth_results={len(removals) - forged_monitor}"
+        if forged_monitor:
+            details += f" removed_monitor_headers={forged_monitor}"
+        enforced = any(state == STATE_ENFORCE for _, state in self.accepted_recipients)
+        mode = MODE_ENFORCE if enforced else MODE_MONITOR
+        rule = reply.rule if reply else "accept"
+        recipients = [recipient for recipient, _ in self.accepted_recipients]
+        self._log_decision(queue_id, rule, reply, started, recipients, mode, extra=details)
+        if reply is not None and enforced:
             return EndOfMessage(reply)  # a rejected message is not edited
-        return EndOfMessage(None, removals, ours)
+        if reply is not None:
+            self._would_reply(reply)
+        return EndOfMessage(None, removals, ours, [self._monitor_value(r) for r in self.would_replies])
 
     # ---------------------------------------------------------------------------------- helpers
 
@@ -222,8 +254,9 @@ class GateSession:
         self.gated = False
         self.verify_dkim = False
         self.sender = ""
-        self.accepted_recipients: list[str] = []
-        self.claimed_auth_results: list[tuple[str, int]] = []
+        self.accepted_recipients: list[tuple[str, str]] = []  # (recipient, state of its domain)
+        self.would_replies: list[Reply] = []  # what monitor mode kept from the sender
+        self.removed_headers: list[tuple[str, int]] = []
         self._seen_by_name: dict[str, int] = {}
         self.headers: list[bytes] = []
         self.body_chunks: list[bytes] = []
@@ -257,25 +290,47 @@ class GateSession:
             results.append(("dkim", "none", [], ""))
         return authres.format_authentication_results(self.config.authserv_id, results)
 
+    def _would_reply(self, reply: Reply) -> None:
+        if reply not in self.would_replies:
+            self.would_replies.append(reply)
+
+    def _monitor_value(self, reply: Reply) -> str:
+        would = _quoted(str(reply))
+        return f'{self.config.authserv_id}; mode=monitor; rule={reply.rule}; would-reply="{would}"'
+
     def _log_decision(
         self,
         queue_id,
         rule: str,
         reply: Reply | None,
         started: float,
-        recipient: str | None = None,
+        recipients: list[str],
+        mode: str,
         extra: str = "",
+        at_rcpt: bool = False,
     ) -> None:
-        """One line per decision; took_ms is the gate's own time for it (DNS included), without transport."""
+        """One line per decision; took_ms is the gate's own time for it (DNS included), without transport.
+
+        Under monitor mode a refusal is logged as reply="accept" would_reply="<the refusal>". The decision is
+        counted once per distinct recipient domain.
+        """
         took_ms = (time.monotonic() - started) * 1000
         line = f"decision queue_id={log_value(queue_id or NO_QUEUE_ID)} client={self.client} rule={rule}"
-        if recipient is not None:
-            line += f" rcpt={log_value(recipient)}"
-        line += f' reply="{_quoted(str(reply)) if reply else "accept"}"'
+        if at_rcpt:
+            line += f" rcpt={log_value(recipients[0])}"
+        given = reply if mode == MODE_ENFORCE else None
+        line += f' reply="{_quoted(str(given)) if given else "accept"}"'
+        if reply is not None and given is None:
+            line += f' would_reply="{_quoted(str(reply))}"'
+        line += f" mode={mode}"
         if extra:
             line += " " + extra
         line += f" took_ms={took_ms:.1f}"
         self.log.info("%s", line)
+        if self.metrics is not None:
+            code = str(reply.code) if reply else "250"
+            for domain in dict.fromkeys(normalize_domain(recipient_domain(r)) for r in recipients):
+                self.metrics.decision(rule, code, mode, domain)
 
 
 def _quoted(text: str) -> str:

@@ -15,6 +15,7 @@ from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import (
     OptInList,
     OptInTrailerError,
     is_optin_trailer_line,
+    parse_optin_file,
     parse_optin_text,
     render_optin_trailer,
 )
@@ -195,10 +196,12 @@ def test_new_file_text_is_a_valid_empty_list():
     [
         ("", "empty"),
         ("   ", "empty"),
-        ("example.com # note", "without '#' or line breaks"),
-        ("example.com\nexample.net", "without '#' or line breaks"),
+        ("example.com # note", "without '#', spaces or line breaks"),
+        ("example.com\nexample.net", "without '#', spaces or line breaks"),
         ("user@example.com", "not a single domain name"),
-        ("two words.example", "not a single domain name"),
+        ("two words.example", "without '#', spaces or line breaks"),
+        # a state word is file syntax, not part of a domain: never written as an enforced line
+        ("example.com monitor", "without '#', spaces or line breaks"),
         ("localhost", "not a fully qualified domain name"),
         (".example.com", "not a single domain name"),
         ("a..example", "not a valid domain name"),
@@ -307,7 +310,7 @@ def test_change_log_lock_serialises_two_writers(tmp_path):
 # ------------------------------------------------------------------------- the role's template, rendered
 
 
-def render_role_template(tmp_path, domains: list[str]) -> str:
+def render_role_template(tmp_path, domains: list[str], model="opt-in", monitor=(), optout=()) -> str:
     """Render roles/ipv6_gate/templates/ipv6-optin-domains.j2 with Ansible's template module and the
     role's ``validate:`` (the gate's ``--check-optin``), as the role does; return the file."""
     dest = tmp_path / "ipv6-optin-domains"
@@ -317,7 +320,9 @@ def render_role_template(tmp_path, domains: list[str]) -> str:
         "validate": f"/usr/bin/env PYTHONDONTWRITEBYTECODE=1 PYTHONPATH={GATE_PYTHONPATH} "
         f"{sys.executable} -m v6gate_gate --check-optin %s",
     }
-    extra = {"ipv6_gate_optin_domains": domains, "ansible_python_interpreter": sys.executable}
+    extra = {"ipv6_gate_optin_domains": domains, "ipv6_gate_model": model,
+             "ipv6_gate_monitor_domains": list(monitor), "ipv6_gate_optout_domains": list(optout),
+             "ansible_python_interpreter": sys.executable}
     command = [str(ansible_bin("ansible")), "localhost", "-i", "localhost,", "-c", "local",
                "-m", "ansible.builtin.template", "-a", json.dumps(args), "-e", json.dumps(extra)]
     output = run_json(command, timeout=120)
@@ -343,6 +348,21 @@ def test_role_template_writes_the_trailer_the_gate_requires(tmp_path, domains, e
     # and the module edits what the role wrote without complaint
     edit = plan_edit(text, validate_domains(["fabrikam.example"]), "present")
     assert edit.after.endswith("\nfabrikam.example\n" + end(len(domains) + 1))
+
+
+def test_role_template_writes_the_model_and_the_states(tmp_path):
+    text = render_role_template(tmp_path, [], model="opt-out", monitor=["fabrikam.example"],
+                                optout=["Contoso.example"])
+    parsed = parse_optin_file(text)
+    assert parsed.model == "opt-out"
+    assert parsed.states == {"fabrikam.example": "monitor", "contoso.example": "off"}
+    assert parsed.state_of("unlisted.example") == "enforce"
+    text = render_role_template(tmp_path, ["contoso.example"], monitor=["fabrikam.example"])
+    assert parse_optin_file(text).states == {"contoso.example": "enforce", "fabrikam.example": "monitor"}
+    # ipv6_optin edits opt-in files only: under opt-out, removing a line would turn a domain on
+    with pytest.raises(ValueError, match="uses the opt-out model; this module edits opt-in files only"):
+        plan_edit(render_role_template(tmp_path, [], model="opt-out", optout=["contoso.example"]),
+                  validate_domains(["contoso.example"]), "absent")
 
 
 def test_gate_cli_rejects_a_role_file_cut_short(tmp_path):

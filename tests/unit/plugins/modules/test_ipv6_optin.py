@@ -397,7 +397,9 @@ def test_through_ansible_file_without_trailer(ansible_optin, base, optin_file):
 def test_through_ansible_bad_input(ansible_optin, base):
     result = ansible_optin(dict(base, domain="not a domain"))
     assert result["failed"] is True
-    assert result["msg"] == "domain 'not a domain': not a single domain name: 'not a domain'"
+    assert result["msg"] == (
+        "domain 'not a domain': must be a single domain name, without '#', spaces or line breaks"
+    )
 
 
 # ------------------------------------------------------------- checks split between controller and host

@@ -131,3 +131,37 @@ def test_error_in_a_callback_that_answers_is_a_tempfail(gate_milter, event, call
         assert milter.envrcpt("<b@contoso.example>") == CONTINUE
     assert answers[callback]() == TEMPFAIL
     assert [r[:2] for r in milter.replies] == [GATE_ERROR]
+
+
+def test_a_gate_error_is_counted(gate_milter):
+    class Counting:
+        errors = 0
+
+        def error(self):
+            self.errors += 1
+
+    milter = gate_milter("recipient")
+    milter.metrics = Counting()
+    milter.connect("tx", 10, ("2001:db8:25::10", 25, 0, 0))
+    milter.envfrom("<a@example.com>")
+    assert milter.envrcpt("<b@contoso.example>") == TEMPFAIL
+    assert milter.metrics.errors == 1
+
+
+def test_end_of_message_applies_removals_then_adds_our_headers(gate_milter):
+    from v6gate_gate.session import EndOfMessage
+
+    milter = gate_milter(None)
+    edits = []
+    milter.chgheader = lambda name, index, value: edits.append(("chg", name, index, value))
+    milter.addheader = lambda name, value, index: edits.append(("add", name, value, index))
+    outcome = EndOfMessage(
+        None, [("X-V6gate-Monitor", 1)], "mx.example; dkim=none", ["mx.example; mode=monitor"]
+    )
+    milter.session.end_of_message = lambda queue_id: outcome
+    assert milter.eom() == ACCEPT
+    assert edits == [
+        ("chg", "X-V6gate-Monitor", 1, ""),
+        ("add", "Authentication-Results", "mx.example; dkim=none", 0),
+        ("add", "X-V6gate-Monitor", "mx.example; mode=monitor", 0),
+    ]

@@ -123,10 +123,10 @@ def test_accepted_message_gets_our_authentication_results(make_session, caplog):
         f"{AUTHSERV_ID}; iprev=pass policy.iprev=2001:db8:25::10 (mail.example.com); "
         "spf=pass smtp.mailfrom=example.com; dkim=none"
     )
-    assert outcome.delete_auth_results == [("Authentication-Results", 1)]
+    assert outcome.delete_headers == [("Authentication-Results", 1)]
     assert decisions(caplog)[-1] == (
         "decision queue_id=4ABC client=2001:db8:25::10 rule=accept "
-        'reply="accept" iprev=pass spf=pass dkim=none removed_auth_results=1'
+        'reply="accept" mode=enforce iprev=pass spf=pass dkim=none removed_auth_results=1'
     )
 
 
@@ -136,10 +136,11 @@ def test_not_opted_in_recipient_is_rejected_alone(make_session, caplog):
     reply = session.recipient("<b@Fabrikam.Example>", None)
     assert str(reply) == "550 5.2.1 Service unavailable, [fabrikam.example] does not accept email over IPv6."
     assert session.recipient("<a@CONTOSO.EXAMPLE>", None) is None
-    assert session.accepted_recipients == ["<a@CONTOSO.EXAMPLE>"]
+    assert session.accepted_recipients == [("<a@CONTOSO.EXAMPLE>", "enforce")]
     assert decisions(caplog) == [
         "decision queue_id=NOQUEUE client=2001:db8:25::10 rule=opt-in rcpt=<b@Fabrikam.Example> "
-        'reply="550 5.2.1 Service unavailable, [fabrikam.example] does not accept email over IPv6."'
+        'reply="550 5.2.1 Service unavailable, [fabrikam.example] does not accept email over IPv6." '
+        "mode=enforce"
     ]
 
 
@@ -213,7 +214,8 @@ def test_a_valid_dkim_signature_passes_with_spf_fail(make_session, caplog):
     assert outcome.add_auth_results.endswith(
         "spf=fail smtp.mailfrom=example.org; dkim=pass header.d=example.com header.s=sel2048"
     )
-    assert decisions(caplog)[-1].endswith("rule=accept reply=\"accept\" iprev=pass spf=fail dkim=pass")
+    expected = 'rule=accept reply="accept" mode=enforce iprev=pass spf=fail dkim=pass'
+    assert decisions(caplog)[-1].endswith(expected)
 
 
 def test_a_valid_signature_fails_once_the_body_is_changed(make_session):
@@ -264,7 +266,7 @@ def test_forged_results_never_count_and_are_removed(make_session, forged):
     session.recipient("<a@contoso.example>")
     outcome = send_message(session, [("Authentication-Results", forged), *HEADERS])
     assert outcome.reply.status == "4.7.26"
-    assert outcome.delete_auth_results == []  # nothing is edited in a rejected message
+    assert outcome.delete_headers == []  # nothing is edited in a rejected message
     session.mail_from("user@example.org", None)
     session.recipient("<a@contoso.example>")
     headers = [
@@ -275,7 +277,7 @@ def test_forged_results_never_count_and_are_removed(make_session, forged):
     ]
     outcome = send_message(session, headers, queue_id="Q2")
     assert outcome.reply is None
-    assert outcome.delete_auth_results == [("Authentication-Results", 2)]
+    assert outcome.delete_headers == [("Authentication-Results", 2)]
 
 
 @pytest.mark.parametrize(
@@ -293,7 +295,7 @@ def test_forged_results_are_removed_for_exempt_clients_too(make_session, client,
     headers = [("authentication-results", f"(x) (y) {AUTHSERV_ID}; dkim=pass header.d=example.org"), *HEADERS]
     outcome = send_message(session, headers)
     assert outcome.reply is None
-    assert outcome.delete_auth_results == [("authentication-results", 1)]
+    assert outcome.delete_headers == [("authentication-results", 1)]
     assert outcome.add_auth_results == (f"{AUTHSERV_ID}; dkim=none" if writes else None)
 
 
@@ -428,3 +430,157 @@ def test_unusable_opt_in_list_raises_for_the_glue_to_tempfail(make_session, tmp_
     open_transaction(session, CONFIRMED, "user@example.com")
     with pytest.raises(OptInListUnavailable):
         session.recipient("<a@contoso.example>")
+
+
+# ------------------------------------------------------------------------- per-domain states (monitor)
+
+R4725_NO_PTR = (
+    f"450 4.7.25 Service unavailable, sending IPv6 address [{NO_PTR}] must have reverse DNS record."
+)
+R4726_RELAY = (
+    f"450 4.7.26 Service unavailable, message sent over IPv6 [{RELAY_ORG}] must pass either SPF or DKIM "
+    "validation."
+)
+
+
+class CountingMetrics:
+    def __init__(self):
+        self.seen = []
+
+    def decision(self, rule, code, mode, domain):
+        self.seen.append((rule, code, mode, domain))
+
+
+@pytest.fixture
+def states_list(tmp_path):
+    def make(*lines):
+        path = tmp_path / "domains"
+        count = sum(1 for line in lines if not line.startswith("model "))
+        path.write_text("".join(f"{line}\n" for line in lines) + f"# v6gate-optin end: {count} domain(s)\n")
+        return OptInList(str(path))
+
+    return make
+
+
+def test_monitor_accepts_a_missing_ptr_and_says_what_it_would_have_replied(make_session, states_list, caplog):
+    metrics = CountingMetrics()
+    session = make_session(optin_list=states_list("contoso.example monitor"))
+    session.metrics = metrics
+    open_transaction(session, NO_PTR, "user@example.com")
+    assert session.recipient("<a@contoso.example>") is None
+    outcome = send_message(session, HEADERS)
+    assert outcome.reply is None
+    assert outcome.add_monitor[0] == (
+        f'{AUTHSERV_ID}; mode=monitor; rule=reverse-dns; would-reply="{R4725_NO_PTR}"'
+    )
+    assert decisions(caplog)[0] == (
+        f"decision queue_id=NOQUEUE client={NO_PTR} rule=reverse-dns rcpt=<a@contoso.example> "
+        f'reply="accept" would_reply="{R4725_NO_PTR}" mode=monitor'
+    )
+    assert ("reverse-dns", "450", "monitor", "contoso.example") in metrics.seen
+
+
+def test_monitor_accepts_a_would_be_4_7_26_logged_counted_and_marked(make_session, states_list, caplog):
+    metrics = CountingMetrics()
+    session = make_session(optin_list=states_list("contoso.example monitor"))
+    session.metrics = metrics
+    open_transaction(session, RELAY_ORG, "user@example.org", helo="relay.example.org")
+    assert session.recipient("<a@contoso.example>") is None
+    outcome = send_message(session, HEADERS)
+    assert outcome.reply is None
+    assert outcome.add_monitor == [f'{AUTHSERV_ID}; mode=monitor; rule=spf-dkim; would-reply="{R4726_RELAY}"']
+    assert outcome.add_auth_results.endswith("spf=fail smtp.mailfrom=example.org; dkim=none")
+    assert decisions(caplog)[-1] == (
+        f'decision queue_id=Q1 client={RELAY_ORG} rule=spf-dkim reply="accept" would_reply="{R4726_RELAY}" '
+        "mode=monitor iprev=pass spf=fail dkim=none"
+    )
+    assert metrics.seen == [("spf-dkim", "450", "monitor", "contoso.example")]
+
+
+def test_a_message_with_an_enforced_recipient_is_judged_enforced(make_session, states_list):
+    session = make_session(optin_list=states_list("contoso.example monitor", "gate.example"))
+    open_transaction(session, RELAY_ORG, "user@example.org", helo="relay.example.org")
+    assert session.recipient("<a@contoso.example>") is None
+    assert session.recipient("<b@gate.example>") is None
+    outcome = send_message(session, HEADERS)
+    assert str(outcome.reply) == R4726_RELAY
+    assert outcome.add_monitor == []
+
+
+def test_monitor_still_refuses_nothing_for_an_enforced_domain(make_session, states_list):
+    session = make_session(optin_list=states_list("contoso.example monitor", "gate.example"))
+    open_transaction(session, NO_PTR, "user@example.com")
+    assert str(session.recipient("<b@gate.example>")) == R4725_NO_PTR
+    assert session.recipient("<a@contoso.example>") is None
+    assert session.accepted_recipients == [("<a@contoso.example>", "monitor")]
+
+
+def test_opt_out_enforces_unlisted_domains_and_refuses_the_ones_turned_off(make_session, states_list, caplog):
+    session = make_session(optin_list=states_list("model opt-out", "fabrikam.example off"))
+    open_transaction(session, NO_PTR, "user@example.com")
+    assert str(session.recipient("<a@fabrikam.example>")) == (
+        "550 5.2.1 Service unavailable, [fabrikam.example] does not accept email over IPv6."
+    )
+    assert str(session.recipient("<a@unlisted.example>")) == R4725_NO_PTR  # enabled: the rules answer
+    session = make_session(optin_list=states_list("model opt-out", "fabrikam.example off"))
+    open_transaction(session, CONFIRMED, "user@example.com")
+    assert session.recipient("<a@unlisted.example>") is None
+    assert send_message(session, HEADERS).reply is None
+
+
+@pytest.mark.parametrize(
+    ("client", "kwargs", "auth"),
+    [
+        (RELAY_ORG, {}, None),  # gated and accepted (DKIM pass)
+        ("198.51.100.10", {}, None),
+        (NO_PTR, {"trusted": ["2001:db8:25::/48"]}, None),
+        (NO_PTR, {}, "alice"),
+    ],
+)
+def test_a_forged_monitor_header_is_removed_for_every_client(make_session, client, kwargs, auth, caplog):
+    """A sender's own X-V6gate-Monitor could make a downstream filter (or an admin) think a message was
+    only monitored, or hide a real would-be refusal: every one is removed, whatever its text."""
+    session = make_session(**kwargs)
+    open_transaction(session, client, "user@example.org", helo="relay.example.org", auth=auth)
+    session.recipient("<a@contoso.example>")
+    headers = [
+        ("X-V6gate-Monitor", f"{AUTHSERV_ID}; mode=monitor; rule=accept"),
+        ("x-v6gate-monitor", "anything at all"),
+        dkim_signed(),
+        *HEADERS,
+    ]
+    outcome = send_message(session, headers)
+    assert outcome.reply is None
+    assert outcome.delete_headers == [("x-v6gate-monitor", 2), ("X-V6gate-Monitor", 1)]
+    assert outcome.add_monitor == []
+
+
+def test_a_forged_monitor_header_does_not_soften_an_enforced_refusal(make_session, caplog):
+    session = make_session()
+    open_transaction(session, RELAY_ORG, "user@example.org", helo="relay.example.org")
+    session.recipient("<a@contoso.example>")
+    headers = [("X-V6gate-Monitor", f"{AUTHSERV_ID}; mode=monitor"), *HEADERS]
+    outcome = send_message(session, headers)
+    assert str(outcome.reply) == R4726_RELAY
+    expected = "mode=enforce iprev=pass spf=fail dkim=none removed_monitor_headers=1"
+    assert decisions(caplog)[-1].endswith(expected)
+
+
+def test_header_indexes_count_names_case_insensitively_as_postfix_does(make_session):
+    """Postfix's cleanup finds the header to delete by strncasecmp on the name, counting every spelling.
+    Counting per spelling would make "delete Authentication-Results #1" hit the sender's harmless
+    lower-case one, and leave the forgery that claims our authserv-id in the mailbox."""
+    session = make_session()
+    open_transaction(session, CONFIRMED, "user@example.com")
+    session.recipient("<a@contoso.example>")
+    headers = [
+        ("authentication-results", "other.example; dkim=pass header.d=example.org"),  # 1: kept
+        ("Authentication-Results", f"{AUTHSERV_ID}; dkim=pass header.d=example.org"),  # 2: forged
+        ("x-v6gate-monitor", "first"),  # 1
+        ("X-V6GATE-MONITOR", "second"),  # 2
+        *HEADERS,
+    ]
+    outcome = send_message(session, headers)
+    assert outcome.reply is None
+    assert outcome.delete_headers == [("Authentication-Results", 2), ("X-V6GATE-MONITOR", 2),
+                                      ("x-v6gate-monitor", 1)]
