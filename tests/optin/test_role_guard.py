@@ -17,7 +17,8 @@ GUARD = "Refuse an empty opt-in list unless it is meant"
 
 def test_the_guard_is_the_first_task_of_the_role():
     tasks = yaml.safe_load((ROLE / "tasks" / "main.yml").read_text())
-    assert tasks[0]["name"] == GUARD
+    assert tasks[0]["ansible.builtin.import_tasks"] == "check.yml"
+    assert yaml.safe_load((ROLE / "tasks" / "check.yml").read_text())[0]["name"] == GUARD
     defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
     assert defaults["ipv6_gate_optin_allow_empty"] is False
     spec = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())
@@ -31,9 +32,10 @@ def test_empty_list_fails_unless_allowed(tmp_path):
     role = tmp_path / "roles" / "guard"
     (role / "tasks").mkdir(parents=True)
     (role / "defaults").mkdir()
+    (role / "vars").mkdir()
     (role / "defaults" / "main.yml").symlink_to(ROLE / "defaults" / "main.yml")
-    first_task = yaml.safe_load((ROLE / "tasks" / "main.yml").read_text())[:1]
-    (role / "tasks" / "main.yml").write_text(yaml.safe_dump(first_task))
+    (role / "vars" / "main.yml").symlink_to(ROLE / "vars" / "main.yml")
+    (role / "tasks" / "main.yml").symlink_to(ROLE / "tasks" / "check.yml")
     (tmp_path / "play.yml").write_text(yaml.safe_dump([{"hosts": "all", "gather_facts": False,
                                                         "roles": [str(role)]}]))
     hosts = {
@@ -41,6 +43,17 @@ def test_empty_list_fails_unless_allowed(tmp_path):
         "empty-allowed": {"ipv6_gate_optin_domains": [], "ipv6_gate_optin_allow_empty": True},
         "empty-allowed-string": {"ipv6_gate_optin_domains": [], "ipv6_gate_optin_allow_empty": "yes"},
         "listed": {"ipv6_gate_optin_domains": ["contoso.example"]},
+        "opt-out": {"ipv6_gate_model": "opt-out"},
+        "monitor-only": {"ipv6_gate_monitor_domains": ["contoso.example"]},
+        # the checks that follow the guard
+        "optout-under-opt-in": {"ipv6_gate_optin_domains": ["a.example"],
+                                "ipv6_gate_optout_domains": ["b.example"]},
+        "two-lists": {"ipv6_gate_model": "opt-out", "ipv6_gate_monitor_domains": ["A.example"],
+                      "ipv6_gate_optout_domains": ["a.example"]},
+        "not-accepted": {"ipv6_gate_optin_domains": ["contoso.example", "typo.example"],
+                         "ipv6_gate_accepted_domains": ["Contoso.Example", "fabrikam.example"]},
+        "accepted": {"ipv6_gate_monitor_domains": ["fabrikam.example."],
+                     "ipv6_gate_accepted_domains": ["Contoso.Example", "fabrikam.example"]},
     }
     for host_vars in hosts.values():
         host_vars.update(ansible_connection="local", ansible_python_interpreter=sys.executable)
@@ -48,10 +61,13 @@ def test_empty_list_fails_unless_allowed(tmp_path):
     playbook = ansible_bin("ansible-playbook")
     command = [str(playbook), "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml")]
     output = run_json(command, timeout=120)
-    results = {}
+    results, failures = {}, {}
     for task in output["plays"][0]["tasks"]:
         if task["task"]["name"].endswith(GUARD):  # "guard : <name>"
             results.update(task["hosts"])
+        for host, result in task["hosts"].items():
+            if result.get("failed"):
+                failures[host] = result["msg"]
     assert output["rc"] != 0
     assert results["empty"]["failed"] is True
     assert results["empty"]["msg"] == (
@@ -61,6 +77,13 @@ def test_empty_list_fails_unless_allowed(tmp_path):
     )
     for host in ("empty-allowed", "empty-allowed-string", "listed"):
         assert not results[host].get("failed"), results[host]
+    assert sorted(failures) == ["empty", "not-accepted", "optout-under-opt-in", "two-lists"], failures
+    assert failures["optout-under-opt-in"].startswith(
+        "ipv6_gate_optout_domains needs ipv6_gate_model opt-out"
+    )
+    assert failures["not-accepted"].startswith(
+        "typo.example: listed for the IPv6 gate but not a domain Postfix accepts mail for on not-accepted"
+    )
 
 
 def _gate_is_deployed(variables: dict) -> bool:
