@@ -548,7 +548,7 @@ def parse_optin_file(text: str, require_trailer: bool = True) -> DomainsFile:
                     raise ValueError(f"line {number}: a second model line (the first is line {model[0]})")
                 model = (number, parsed[1])
             elif parsed is not None:
-                _, key, written, state = parsed
+                key, written, state = parsed[1:]
                 if states.setdefault(key, state) != state:
                     raise ValueError(f"line {number}: {written!r} is listed with two states, "
                                      f"{states[key]} and {state}")

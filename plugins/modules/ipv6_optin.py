@@ -13,6 +13,9 @@ description:
     comes anonymously over IPv6.
   - C(state=present) adds the domain, C(state=absent) removes it. With I(domains) and I(exclusive=true) the
     file is made to list exactly those domains (converging to the inventory).
+  - The file may list a domain with the state C(monitor) (the gate only watches its rules); such a domain
+    counts as present. A file of the C(opt-out) model (a C(model opt-out) line) is refused, because
+    removing a line there would turn a domain on; the ipv6_gate role manages those.
   - Comments, blank lines and every other line are kept. The new file is validated with the gate's own
     parser and replaces the old one by rename in the same directory, keeping owner, group and mode, so the
     running gate (which re-reads the file when it changes) never sees a half-written file and needs no

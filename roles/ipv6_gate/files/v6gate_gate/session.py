@@ -232,15 +232,15 @@ class GateSession:
             f"iprev={IPREV_RESULT[self.reverse.iprev] if self.reverse else 'none'} "
             f"spf={spf_result.result} dkim={_dkim_summary(signatures, self._too_large)}"
         )
-        forged_monitor = sum(1 for name, _ in removals if name.strip().lower() == MONITOR_HEADER.lower())
+        forged_monitor = sum(1 for removal in removals if removal[0].lower() == MONITOR_HEADER.lower())
         if len(removals) > forged_monitor:
             details += f" removed_auth_results={len(removals) - forged_monitor}"
         if forged_monitor:
             details += f" removed_monitor_headers={forged_monitor}"
-        enforced = any(state == STATE_ENFORCE for _, state in self.accepted_recipients)
+        enforced = any(state == STATE_ENFORCE for _recipient, state in self.accepted_recipients)
         mode = MODE_ENFORCE if enforced else MODE_MONITOR
         rule = reply.rule if reply else "accept"
-        recipients = [recipient for recipient, _ in self.accepted_recipients]
+        recipients = [recipient for recipient, _state in self.accepted_recipients]
         self._log_decision(queue_id, rule, reply, started, recipients, mode, extra=details)
         if reply is not None and enforced:
             return EndOfMessage(reply)  # a rejected message is not edited
