@@ -431,7 +431,7 @@ def run(lab: Lab, slow: bool) -> None:
         lab.mx,
         f"cp -p {optin} /root/optin.saved && cp -p {optin} {optin}.new && "
         f"sed -i '/^# v6gate-optin end:/d' {optin}.new && echo fabrikam.example >> {optin}.new && "
-        f"n=$(grep -cv '^[[:space:]]*\\(#\\|$\\)' {optin}.new) && "
+        f"n=$(grep -cv '^[[:space:]]*\\(#\\|$\\|model \\)' {optin}.new) && "
         f"echo \"# v6gate-optin end: $n domain(s)\" >> {optin}.new && mv {optin}.new {optin}",
     )
     lab.case(
