@@ -22,6 +22,7 @@ from dnsserver import (
     DroppingDnsRelay,
     SilentDnsServer,
     shared_knot,
+    shared_updatable_zone,
     start_shared_knots,
     stop_shared_knots,
 )
@@ -53,6 +54,13 @@ STARTERS["dns_server"] = _fixture_knot
 def dns_server():
     """Knot DNS serving tests/fixtures/zones/ on 127.0.0.1 and ::1 (same free port)."""
     return _fixture_knot()
+
+
+@pytest.fixture(scope="session")
+def updatable_zone():
+    """mx.example.net on a Knot primary that takes TSIG-signed updates, a notified secondary and a stale
+    one (tests/dnsserver.py, UpdatableZone)."""
+    return shared_updatable_zone()
 
 
 @pytest.fixture(scope="session")

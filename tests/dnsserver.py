@@ -158,12 +158,7 @@ def running_knot(work_dir: Path, zones_dir: Path = ZONES_DIR, probe_zone: str = 
         wait_until_answering(server.host, port, probe_zone, time.monotonic() + 10, process, log_path)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_knotd(process)
 
 
 def _die_with_parent() -> None:
@@ -296,3 +291,131 @@ class DroppingDnsRelay:
         self._stop.set()
         self._thread.join(timeout=2)
         self._sock.close()
+
+
+# ------------------------------------------------------------------ a zone that takes dynamic updates
+
+UPDATE_ZONE = "mx.example.net"
+UPDATE_KEY_NAME = "v6gate-update"
+READ_ONLY_KEY_NAME = "read-only"  # a key the primary knows, with no update rights in the zone's ACL
+
+
+@dataclass
+class UpdatableZone:
+    """A primary that takes RFC 2136 updates signed with ``keys[UPDATE_KEY_NAME]``, a secondary fed by
+    NOTIFY and IXFR/AXFR, and a stale secondary that is never notified (it serves what it had at start)."""
+
+    zone: str
+    keys: dict[str, str]
+    primary: DnsServer
+    secondary: DnsServer
+    stale_secondary: DnsServer
+
+    @property
+    def primary_spec(self) -> str:
+        return f"{self.primary.host}@{self.primary.port}"
+
+    @property
+    def server_specs(self) -> list[str]:
+        """The zone's authoritative servers that stay in sync: the primary and the notified secondary."""
+        return [self.primary_spec, f"{self.secondary.host}@{self.secondary.port}"]
+
+    @property
+    def stale_spec(self) -> str:
+        return f"{self.stale_secondary.host}@{self.stale_secondary.port}"
+
+
+def _zone_text(zone: str) -> str:
+    # A refresh of a day: only NOTIFY brings a change to a secondary, so the stale one stays stale.
+    return (f"$ORIGIN {zone}.\n$TTL 300\n"
+            f"@ SOA ns1 hostmaster 1 86400 3600 864000 60\n@ NS ns1\n@ NS ns2\n"
+            "ns1 A 127.0.0.1\nns2 A 127.0.0.1\n"
+            "; a domain already published with IPv6, for the tests that withdraw it\n"
+            "published-example A 198.51.100.25\npublished-example AAAA 2001:db8:25::25\n")
+
+
+def _knot_conf(port: int, run_dir: Path, body: str) -> str:
+    return (f"server:\n  rundir: {run_dir}\n  listen: [127.0.0.1@{port}, ::1@{port}]\n"
+            f"database:\n  storage: {run_dir}\nlog:\n  - target: stderr\n    any: info\n" + body)
+
+
+def _start_knotd(work_dir: Path, port: int, conf_text: str) -> tuple[subprocess.Popen, Path]:
+    work_dir.mkdir(parents=True, exist_ok=True)
+    conf = work_dir / "knot.conf"
+    conf.write_text(conf_text)
+    log_path = work_dir / "knotd.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen([KNOTD, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT,
+                                   preexec_fn=_die_with_parent)
+    return process, log_path
+
+
+def stop_knotd(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextlib.contextmanager
+def running_updatable_zone(work_dir: Path, zone: str = UPDATE_ZONE):
+    import base64
+    import secrets
+
+    keys = {name: base64.b64encode(secrets.token_bytes(32)).decode() for name in
+            (UPDATE_KEY_NAME, READ_ONLY_KEY_NAME)}
+    key_lines = "key:\n" + "".join(f"  - id: {name}\n    algorithm: hmac-sha256\n    secret: {secret}\n"
+                                   for name, secret in keys.items())
+    ports = {role: free_port() for role in ("primary", "secondary", "stale")}
+    primary_dir = work_dir / "primary"
+    primary_dir.mkdir(parents=True, exist_ok=True)
+    (primary_dir / f"{zone}.zone").write_text(_zone_text(zone))
+    primary_conf = _knot_conf(ports["primary"], primary_dir, key_lines + (
+        f"remote:\n  - id: secondary\n    address: 127.0.0.1@{ports['secondary']}\n"
+        f"acl:\n  - id: update\n    key: {UPDATE_KEY_NAME}\n    action: update\n"
+        "  - id: transfer\n    address: 127.0.0.0/8\n    action: transfer\n"
+        f"zone:\n  - domain: {zone}\n    storage: {primary_dir}\n    file: {zone}.zone\n"
+        "    zonefile-sync: -1\n    journal-content: changes\n    notify: secondary\n"
+        "    acl: [update, transfer]\n"))
+
+    def secondary_conf(port: int, run_dir: Path, notified: bool) -> str:
+        notify_acl = ("acl:\n  - id: notify\n    address: 127.0.0.0/8\n    action: notify\n"
+                      if notified else "")
+        # 'master' is Knot 3.2's name (Debian 12); Debian 13's Knot 3.4 reads it too.
+        return _knot_conf(port, run_dir, (
+            f"remote:\n  - id: primary\n    address: 127.0.0.1@{ports['primary']}\n" + notify_acl
+            + f"zone:\n  - domain: {zone}\n    storage: {run_dir}\n    master: primary\n"
+            "    zonefile-sync: -1\n    journal-content: changes\n"
+            + ("    acl: notify\n" if notified else "")))
+
+    started = []
+    try:
+        servers = {}
+        for role, notified in (("primary", None), ("secondary", True), ("stale", False)):
+            run_dir = work_dir / role
+            text = primary_conf if role == "primary" else secondary_conf(ports[role], run_dir, notified)
+            process, log_path = _start_knotd(run_dir, ports[role], text)
+            started.append(process)
+            server = DnsServer("127.0.0.1", ports[role], run_dir, process, log_path, [zone])
+            # A secondary answers once its first transfer from the primary is done.
+            wait_until_answering(server.host, server.port, zone, time.monotonic() + 15, process, log_path)
+            servers[role] = server
+        yield UpdatableZone(zone, keys, servers["primary"], servers["secondary"], servers["stale"])
+    finally:
+        for process in started:
+            stop_knotd(process)
+
+
+def shared_updatable_zone() -> UpdatableZone:
+    zone = _shared.get("updatable")
+    if zone is None:
+        temporary = tempfile.TemporaryDirectory(prefix="v6gate-knot-update-")
+        work_dir = Path(_shared_stack.enter_context(temporary))
+        zone = _shared_stack.enter_context(running_updatable_zone(work_dir))
+        _shared["updatable"] = zone
+    return zone
+
+
+STARTERS["updatable_zone"] = shared_updatable_zone
