@@ -253,7 +253,7 @@ def main():
                               params["propagation_timeout"], check_mode=module.check_mode)
     except (UpdateError, ValueError) as error:
         module.fail_json(msg=f"{params['domain']}: {error}")
-    result = dict(publication.as_dict(), changed=publication.changed, waited=0.0)
+    result = dict(publication.as_dict(), waited=0.0)
     if publication.changed:
         result["diff"] = {"before": publication.before.as_dict(), "after": publication.after.as_dict(),
                           "before_header": publication.mx_host, "after_header": publication.mx_host}
