@@ -4,7 +4,7 @@ which domains get AAAA under each model, check mode, the withdrawal's TTL wait, 
 nothing. The order against a running gate, over SMTP, is proven in molecule/ipv6_inbound
 (tests/gate/verify_mx_hosts.py)."""
 
-import itertools
+import secrets
 import sys
 from pathlib import Path
 
@@ -19,7 +19,6 @@ pytestmark = pytest.mark.dns
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = REPO_ROOT / "playbooks" / "ipv6_domains.yml"
-_runs = itertools.count()
 V4 = {"mx-a": "198.51.100.31", "mx-b": "198.51.100.32"}
 V6 = {"mx-a": "2001:db8:31::25", "mx-b": "2001:db8:32::25"}
 WITHDRAW = "Withdraw AAAA of the domains whose IPv6 goes off; confirm on every server, wait out the TTL"
@@ -29,7 +28,7 @@ PUBLISH = "Publish AAAA of the domains whose IPv6 is on; confirm on every server
 @pytest.fixture
 def domains():
     """pa, pb and pc under a label of this test's own: the zone is shared by the whole test run."""
-    run = next(_runs)
+    run = secrets.token_hex(4)
     return [f"p{letter}.t{run}.example" for letter in "abc"]
 
 

@@ -1,7 +1,7 @@
 """Per-domain MX host names kept by RFC 2136 updates, against a real Knot primary with a TSIG ACL, a
 notified secondary and a stale one (tests/dnsserver.py, UpdatableZone)."""
 
-import itertools
+import secrets
 
 import pytest
 from ansible_collections.v6gate.mx.plugins.module_utils.dns_client import parse_nameserver
@@ -25,12 +25,11 @@ pytestmark = pytest.mark.dns
 ZONE = "mx.example.net"
 V4 = ["198.51.100.25"]
 V6 = ["2001:db8:25::25", "2001:db8:25::26"]
-_numbers = itertools.count()
 
 
 def fresh_domain() -> str:
     """A domain no other test touches: the zone is shared by the whole run."""
-    return f"d{next(_numbers)}.example"
+    return f"d{secrets.token_hex(4)}.example"
 
 
 @pytest.fixture

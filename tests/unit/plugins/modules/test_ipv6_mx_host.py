@@ -1,7 +1,7 @@
 """The ipv6_mx_host module through ``ansible localhost -m``, against the real Knot primary and secondary:
 publishing, idempotence, check and diff mode, the TTL wait, a secret that never shows, refusals."""
 
-import itertools
+import secrets
 
 import pytest
 from ansible_collections.v6gate.mx.plugins.module_utils.dns_client import parse_nameserver
@@ -10,13 +10,12 @@ from dnsserver import READ_ONLY_KEY_NAME, UPDATE_KEY_NAME
 from return_docs import documented, undocumented
 
 pytestmark = pytest.mark.dns
-_numbers = itertools.count()
 
 
 @pytest.fixture
 def args(updatable_zone):
     return {
-        "domain": f"m{next(_numbers)}.example",
+        "domain": f"m{secrets.token_hex(4)}.example",
         "zone": updatable_zone.zone,
         "ipv6": True,
         "ipv4_addresses": ["198.51.100.25"],
