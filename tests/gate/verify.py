@@ -545,7 +545,8 @@ def domain_states(lab: Lab) -> None:
             [f'X-V6gate-Monitor: {AUTHSERV_ID}; mode=monitor; rule=spf-dkim; would-reply="{r4726(TX_GOOD)}"'],
         )
         journal = lab.sh(lab.mx, f"journalctl -u v6gate-gate --since @{since} -o cat --no-pager")
-        logged = f'rule=spf-dkim reply="accept" would_reply="{r4726(TX_GOOD)}" mode=monitor'
+        logged = ('rule=spf-dkim sender_domain=spffail.sender.example domains=contoso.example '
+                  f'reply="accept" would_reply="{r4726(TX_GOOD)}" mode=monitor')
         lab.check("its decision line says what would have been replied", logged in journal,
                   f"gate log lacks {logged!r}")
         after = counter(lab, would_labels, above=before)

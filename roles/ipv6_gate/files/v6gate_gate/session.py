@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import time
 from dataclasses import dataclass, field
 
 from ansible_collections.v6gate.mx.plugins.module_utils import authres, dkim_verify
 from ansible_collections.v6gate.mx.plugins.module_utils.dns_client import Deadline, DnsClient
+from ansible_collections.v6gate.mx.plugins.module_utils.gate_log import format_decision, log_value, quoted
 from ansible_collections.v6gate.mx.plugins.module_utils.iprev import ReverseDns, reverse_dns
 from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import (
     STATE_ENFORCE,
@@ -57,15 +57,6 @@ IPREV_RESULT = {
     PtrStatus.MISSING: "fail",
     PtrStatus.TEMPERROR: "temperror",
 }
-
-# Log values a sender chose (addresses, HELO) keep only characters that cannot start a new field.
-_LOG_UNSAFE = re.compile(r"[^A-Za-z0-9@.<>_+\-:\[\]/]")
-
-
-def log_value(text: str) -> str:
-    """``text`` with every character that could fake a log field (space, quote, =, control) %-escaped."""
-    return _LOG_UNSAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode("utf-8", "replace")), text)
-
 
 class Checks:
     """The network-facing checks: the collection's core (one DNS client, reverse DNS, SPF, DKIM) bound to
@@ -295,7 +286,7 @@ class GateSession:
             self.would_replies.append(reply)
 
     def _monitor_value(self, reply: Reply) -> str:
-        would = _quoted(str(reply))
+        would = quoted(str(reply))
         return f'{self.config.authserv_id}; mode=monitor; rule={reply.rule}; would-reply="{would}"'
 
     def _log_decision(
@@ -315,27 +306,16 @@ class GateSession:
         counted once per distinct recipient domain.
         """
         took_ms = (time.monotonic() - started) * 1000
-        line = f"decision queue_id={log_value(queue_id or NO_QUEUE_ID)} client={self.client} rule={rule}"
-        if at_rcpt:
-            line += f" rcpt={log_value(recipients[0])}"
-        given = reply if mode == MODE_ENFORCE else None
-        line += f' reply="{_quoted(str(given)) if given else "accept"}"'
-        if reply is not None and given is None:
-            line += f' would_reply="{_quoted(str(reply))}"'
-        line += f" mode={mode}"
-        if extra:
-            line += " " + extra
-        line += f" took_ms={took_ms:.1f}"
+        domains = list(dict.fromkeys(normalize_domain(recipient_domain(r)) for r in recipients))
+        sender_domain = normalize_domain(recipient_domain(self.sender))
+        line = format_decision(queue_id or NO_QUEUE_ID, self.client, rule, str(reply) if reply else None,
+                               mode, sender_domain, domains, rcpt=recipients[0] if at_rcpt else None,
+                               extra=extra, took_ms=took_ms)
         self.log.info("%s", line)
         if self.metrics is not None:
             code = str(reply.code) if reply else "250"
-            for domain in dict.fromkeys(normalize_domain(recipient_domain(r)) for r in recipients):
+            for domain in domains:
                 self.metrics.decision(rule, code, mode, domain)
-
-
-def _quoted(text: str) -> str:
-    """Text for inside a quoted log field: no quote, backslash or control character can end it early."""
-    return "".join(ch if ch.isprintable() and ch not in '"\\' else f"%{ord(ch):02X}" for ch in text)
 
 
 def _dkim_summary(signatures, too_large: bool) -> str:

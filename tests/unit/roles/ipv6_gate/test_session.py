@@ -125,8 +125,9 @@ def test_accepted_message_gets_our_authentication_results(make_session, caplog):
     )
     assert outcome.delete_headers == [("Authentication-Results", 1)]
     assert decisions(caplog)[-1] == (
-        "decision queue_id=4ABC client=2001:db8:25::10 rule=accept "
-        'reply="accept" mode=enforce iprev=pass spf=pass dkim=none removed_auth_results=1'
+        "decision queue_id=4ABC client=2001:db8:25::10 rule=accept sender_domain=example.com "
+        'domains=contoso.example reply="accept" mode=enforce iprev=pass spf=pass dkim=none '
+        "removed_auth_results=1"
     )
 
 
@@ -139,6 +140,7 @@ def test_not_opted_in_recipient_is_rejected_alone(make_session, caplog):
     assert session.accepted_recipients == [("<a@CONTOSO.EXAMPLE>", "enforce")]
     assert decisions(caplog) == [
         "decision queue_id=NOQUEUE client=2001:db8:25::10 rule=opt-in rcpt=<b@Fabrikam.Example> "
+        "sender_domain=example.com domains=fabrikam.example "
         'reply="550 5.2.1 Service unavailable, [fabrikam.example] does not accept email over IPv6." '
         "mode=enforce"
     ]
@@ -214,7 +216,8 @@ def test_a_valid_dkim_signature_passes_with_spf_fail(make_session, caplog):
     assert outcome.add_auth_results.endswith(
         "spf=fail smtp.mailfrom=example.org; dkim=pass header.d=example.com header.s=sel2048"
     )
-    expected = 'rule=accept reply="accept" mode=enforce iprev=pass spf=fail dkim=pass'
+    expected = 'rule=accept sender_domain=example.org domains=contoso.example reply="accept" mode=enforce ' \
+        "iprev=pass spf=fail dkim=pass"
     assert decisions(caplog)[-1].endswith(expected)
 
 
@@ -475,7 +478,8 @@ def test_monitor_accepts_a_missing_ptr_and_says_what_it_would_have_replied(make_
     )
     assert decisions(caplog)[0] == (
         f"decision queue_id=NOQUEUE client={NO_PTR} rule=reverse-dns rcpt=<a@contoso.example> "
-        f'reply="accept" would_reply="{R4725_NO_PTR}" mode=monitor'
+        f'sender_domain=example.com domains=contoso.example reply="accept" would_reply="{R4725_NO_PTR}" '
+        "mode=monitor"
     )
     assert ("reverse-dns", "450", "monitor", "contoso.example") in metrics.seen
 
@@ -491,8 +495,9 @@ def test_monitor_accepts_a_would_be_4_7_26_logged_counted_and_marked(make_sessio
     assert outcome.add_monitor == [f'{AUTHSERV_ID}; mode=monitor; rule=spf-dkim; would-reply="{R4726_RELAY}"']
     assert outcome.add_auth_results.endswith("spf=fail smtp.mailfrom=example.org; dkim=none")
     assert decisions(caplog)[-1] == (
-        f'decision queue_id=Q1 client={RELAY_ORG} rule=spf-dkim reply="accept" would_reply="{R4726_RELAY}" '
-        "mode=monitor iprev=pass spf=fail dkim=none"
+        f"decision queue_id=Q1 client={RELAY_ORG} rule=spf-dkim sender_domain=example.org "
+        f'domains=contoso.example reply="accept" would_reply="{R4726_RELAY}" mode=monitor iprev=pass '
+        "spf=fail dkim=none"
     )
     assert metrics.seen == [("spf-dkim", "450", "monitor", "contoso.example")]
 
