@@ -8,7 +8,9 @@ the real Knot primary and secondary on the ns host and the gate on the MX, and p
 - senders over IPv6 get what the records promise (250, or 550 5.2.1 where IPv6 is off), under both
   models, opt-in and opt-out;
 - bad input (a wrong TSIG secret, an unreachable primary, a domain Postfix does not accept) fails the
-  play before anything changes: neither the zone nor the gate's file.
+  play before anything changes: neither the zone nor the gate's file;
+- playbooks/report.yml names the senders refused (and, in monitor mode, would-be refused) by the cases
+  verify.py ran before.
 Prints a transcript; exit status 1 if any case fails.
 """
 
@@ -20,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -83,10 +86,10 @@ class AaaaWatch(threading.Thread):
 class Run:
     """One ansible-playbook run of playbooks/ipv6_domains.yml, its JSON output and exit status."""
 
-    def __init__(self, inventory: str, extra: dict) -> None:
+    def __init__(self, inventory: str, extra: dict, playbook: str = "ipv6_domains.yml") -> None:
         env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
         command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", inventory,
-                   str(REPO / "playbooks" / "ipv6_domains.yml"), "-e", json.dumps(extra)]
+                   str(REPO / "playbooks" / playbook), "-e", json.dumps(extra)]
         done = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env, cwd=REPO)
         self.rc = done.returncode
         try:
@@ -240,6 +243,31 @@ def run(lab: Lab, inventory: str) -> None:
     hosts.expect_records("restored", {"contoso.example"})
 
 
+def report(lab: Lab, inventory: str) -> None:
+    """playbooks/report.yml over what verify.py sent: the refusals and the monitor mode's would-be
+    refusals, with the senders behind them."""
+    print("== the report across MX hosts (playbooks/report.yml)")
+    with tempfile.TemporaryDirectory(prefix="v6gate-report-") as directory:
+        run = Run(inventory, {"report_since": "1 hour ago", "report_dir": directory}, playbook="report.yml")
+        lab.check("playbooks/report.yml succeeds", run.rc == 0, f"report: rc {run.rc}: {run.failure()}")
+        if run.rc != 0:
+            return
+        data = json.loads((Path(directory) / "gate-report.json").read_text())
+        markdown = (Path(directory) / "gate-report.md").read_text()
+    domains = data["domains"]
+    fabrikam, contoso = domains.get("fabrikam.example", {}), domains.get("contoso.example", {})
+    lab.check(f"fabrikam.example: {fabrikam.get('refused')} refusal(s), {TX_GOOD} among the top senders",
+              fabrikam.get("refused", 0) >= 1 and TX_GOOD in dict(fabrikam.get("top_clients", [])),
+              f"fabrikam.example in the report: {fabrikam}")
+    would = contoso.get("would_refuse", 0)
+    lab.check(f"contoso.example: {would} would-be refusal(s) in monitor mode, from spffail.sender.example",
+              would >= 1 and "spffail.sender.example" in dict(contoso.get("top_sender_domains", []))
+              and contoso.get("verdict", "").startswith("review: "),
+              f"contoso.example in the report: {contoso}")
+    lab.check("the Markdown names the refused sender domain in a code span",
+              "| `spffail.sender.example` |" in markdown, "gate-report.md lacks spffail.sender.example")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--prefix", default="ipv6in", help="container name prefix (ipv6in)")
@@ -247,6 +275,7 @@ def main() -> int:
     args = parser.parse_args()
     lab = Lab(args.prefix)
     run(lab, args.inventory)
+    report(lab, args.inventory)
     print(f"== {len(lab.failures)} failure(s)")
     return 1 if lab.failures else 0
 
