@@ -6,6 +6,8 @@ nothing. The order against a running gate, over SMTP, is proven in molecule/ipv6
 
 import secrets
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -58,6 +60,7 @@ def lab(tmp_path, updatable_zone, domains):
         "v6gate_mx_host_tsig_key_name": UPDATE_KEY_NAME,
         "v6gate_mx_host_tsig_key_secret": updatable_zone.keys[UPDATE_KEY_NAME],
         "v6gate_mx_host_ttl": 1,
+        "v6gate_rollout_watch_seconds": 0,
     }
     inventory = {"all": {"children": {"mx": {"hosts": hosts, "vars": group_vars}}}}
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
@@ -161,3 +164,58 @@ def test_bad_input_fails_before_the_gate_or_the_zone_changes(lab, updatable_zone
     refused = play(lab, dict(extra, ipv6_gate_optin_domains=listed))
     assert refused["rc"] != 0 and message in failure(refused)
     assert (gate_file(lab), records(updatable_zone, domains[1])) == before
+
+
+class FakeGateCounters(threading.Thread):
+    """Writes a gate metrics file every 0.3 s, as a running gate does; ``errors_after`` adds that many
+    errors once ``watched`` (the domains file) has changed: a gate that suffers from the change."""
+
+    def __init__(self, path: Path, watched: Path, errors_after: int = 0) -> None:
+        super().__init__(daemon=True)
+        self.path, self.watched, self.errors_after = path, watched, errors_after
+        self.started_at = time.time()
+        self.first_mtime = watched.stat().st_mtime if watched.exists() else None
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            changed = self.watched.exists() and self.watched.stat().st_mtime != self.first_mtime
+            errors = self.errors_after if changed else 0
+            text = (f"v6gate_gate_errors_total {errors}\nv6gate_gate_optin_list_loaded 1\n"
+                    f"v6gate_gate_start_time_seconds {self.started_at:.3f}\n"
+                    f"v6gate_gate_metrics_written_seconds {time.time():.3f}\n")
+            temporary = self.path.with_suffix(".tmp")
+            temporary.write_text(text)
+            temporary.replace(self.path)
+            time.sleep(0.3)
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join(timeout=5)
+
+
+@pytest.mark.parametrize("errors_after", [0, 2])
+def test_the_rollout_watches_each_mx_and_rolls_back_when_errors_rise(lab, domains, errors_after):
+    assert play(lab)["rc"] == 0
+    watch = {"v6gate_rollout_watch_seconds": 3, "ipv6_gate_metrics_interval": 1}
+    gates = {}
+    for host in ("mx-a", "mx-b"):
+        gates[host] = FakeGateCounters(lab / host / "v6gate_gate.prom", lab / host / "ipv6-optin-domains",
+                                       errors_after)
+        gates[host].start()
+    before = {host: gate_file(lab, host) for host in gates}
+    try:
+        # each stand-in MX has its own metrics file
+        metrics = str(lab) + "/{{ inventory_hostname }}/v6gate_gate.prom"
+        rollout = play(lab, dict(watch, ipv6_gate_optin_domains=domains[:2], ipv6_gate_metrics_file=metrics))
+    finally:
+        for gate in gates.values():
+            gate.stop()
+    if not errors_after:
+        assert rollout["rc"] == 0, failure(rollout)
+        assert all(domains[1] in gate_file(lab, host) for host in gates)
+        return
+    assert rollout["rc"] != 0
+    assert failure(rollout).startswith("Rolled back on mx-a: gate errors rose by 2 (allowed 0) within 3 s")
+    assert gate_file(lab, "mx-a") == before["mx-a"]  # the previous file is back
+    assert gate_file(lab, "mx-b") == before["mx-b"]  # and the next MX was never changed

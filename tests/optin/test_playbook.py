@@ -52,6 +52,8 @@ def lab(tmp_path, dns_server):
                         ],
                         "ipv6_gate_optin_change_log": str(tmp_path / "state" / "optin-changes.jsonl"),
                         "optin_nameservers": [dns_server.nameserver_specs[0]],
+                        # No gate writes counters here; the watch is tested in test_ipv6_domains_playbook.py.
+                        "v6gate_rollout_watch_seconds": 0,
                     },
                 }
             }
