@@ -24,8 +24,8 @@ options:
     description: Start of the window, in any form C(journalctl --since) takes (C(7 days ago), C(2026-11-01)).
     type: str
     default: 7 days ago
-  until:
-    description: End of the window (C(journalctl --until)); default now.
+  before:
+    description: End of the window (given to C(journalctl --until)); empty or unset means now.
     type: str
   unit:
     description: The gate's systemd unit.
@@ -34,7 +34,7 @@ options:
   log_files:
     description:
       - Read these files (syslog or C(journalctl -o cat) output) instead of the journal. I(since) and
-        I(until) do not apply to them.
+        I(before) do not apply to them.
     type: list
     elements: path
     default: []
@@ -42,7 +42,7 @@ options:
     description: How many sending addresses and sender domains to list per domain.
     type: int
     default: 10
-  max_keys:
+  max_distinct:
     description:
       - At most this many distinct domains, addresses and sender domains are counted per count; the rest are
         counted as C((other)), so a flood of distinct senders cannot exhaust memory.
@@ -102,7 +102,7 @@ report:
           trouble), C(top_clients) and C(top_sender_domains) (lists of [value, count] of refused senders),
           C(monitored) and C(verdict).
       type: dict
-    counts: {description: Every count, so reports of several hosts can be merged exactly., type: dict}
+    counts: {description: "Every count, so that reports of several hosts merge exactly.", type: dict}
 markdown:
   description: The report as a Markdown document.
   returned: always
@@ -123,8 +123,8 @@ def read_journal(module, report: GateReport) -> str:
     params = module.params
     journalctl = module.get_bin_path("journalctl", required=True)
     command = [journalctl, "-u", params["unit"], "--since", params["since"], "-o", "cat", "--no-pager", "-q"]
-    if params["until"]:
-        command += ["--until", params["until"]]
+    if params["before"]:
+        command += ["--until", params["before"]]
     # Streamed: a busy MX logs millions of lines a week, and only the counts are kept.
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           errors="replace") as process:
@@ -140,11 +140,11 @@ def main():
     module = AnsibleModule(
         argument_spec={
             "since": {"type": "str", "default": "7 days ago"},
-            "until": {"type": "str"},
+            "before": {"type": "str"},
             "unit": {"type": "str", "default": "v6gate-gate"},
             "log_files": {"type": "list", "elements": "path", "default": []},
             "top": {"type": "int", "default": 10},
-            "max_keys": {"type": "int", "default": 10000},
+            "max_distinct": {"type": "int", "default": 10000},
             "merge": {"type": "list", "elements": "dict"},
             "title": {"type": "str", "default": "IPv6 gate report"},
         },
@@ -152,10 +152,10 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    for option in ("top", "max_keys"):
+    for option in ("top", "max_distinct"):
         if params[option] < 1:
             module.fail_json(msg=f"{option} must be at least 1, got {params[option]}")
-    report = GateReport(params["max_keys"])
+    report = GateReport(params["max_distinct"])
     if params["merge"] is not None:
         for number, part in enumerate(params["merge"], 1):
             if not isinstance(part.get("counts"), dict):

@@ -58,6 +58,7 @@ IPREV_RESULT = {
     PtrStatus.TEMPERROR: "temperror",
 }
 
+
 class Checks:
     """The network-facing checks: the collection's core (one DNS client, reverse DNS, SPF, DKIM) bound to
     the gate's nameservers, time limits and cache."""
