@@ -18,14 +18,13 @@ import base64
 import binascii
 import ipaddress
 import time
-import traceback
 from dataclasses import dataclass, field
 
 from ansible_collections.v6gate.mx.plugins.module_utils.addresses import is_dns_name
-from ansible_collections.v6gate.mx.plugins.module_utils.dns_client import parse_nameserver
+from ansible_collections.v6gate.mx.plugins.module_utils.dns_client import HAS_DNSPYTHON, parse_nameserver
 from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import normalize_domain
 
-try:
+if HAS_DNSPYTHON:  # dns_client tried the import; modules report its error (audit_module)
     import dns.exception
     import dns.flags
     import dns.message
@@ -35,12 +34,6 @@ try:
     import dns.rdatatype
     import dns.tsig
     import dns.update
-
-    HAS_DNSPYTHON = True
-    DNSPYTHON_IMPORT_ERROR = None
-except ImportError:
-    HAS_DNSPYTHON = False
-    DNSPYTHON_IMPORT_ERROR = traceback.format_exc()
 
 MX_PREFERENCE = 10
 # The HMAC algorithms of RFC 8945 that Knot, BIND and PowerDNS all accept; hmac-md5 is left out on purpose.

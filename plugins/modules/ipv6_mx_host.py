@@ -195,11 +195,10 @@ waited:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.v6gate.mx.plugins.module_utils.audit_module import require_libraries
 from ansible_collections.v6gate.mx.plugins.module_utils.dns_client import parse_nameserver
 from ansible_collections.v6gate.mx.plugins.module_utils.dns_update import (
-    DNSPYTHON_IMPORT_ERROR,
-    HAS_DNSPYTHON,
     TSIG_ALGORITHMS,
     TsigKey,
     UpdateError,
@@ -230,8 +229,7 @@ def main():
         },
         supports_check_mode=True,
     )
-    if not HAS_DNSPYTHON:
-        module.fail_json(msg=missing_required_lib("dnspython"), exception=DNSPYTHON_IMPORT_ERROR)
+    require_libraries(module)
     params = module.params
     if not 1 <= params["ttl"] <= 86400:
         module.fail_json(msg=f"ttl must be between 1 and 86400 seconds, got {params['ttl']}")
