@@ -19,13 +19,17 @@ description:
   - Only the fields the gate writes are read (rule, reply, mode); values a sender chose (MAIL FROM,
     recipients) are escaped in the log and are only ever shown, inside code spans in the Markdown.
 author: v6gate developers (!UNKNOWN)
+requirements:
+  - python3-systemd (Debian package; the ipv6_gate role installs it), to read the journal
 options:
   since:
-    description: Start of the window, in any form C(journalctl --since) takes (C(7 days ago), C(2026-11-01)).
+    description:
+      - Start of the window, C(N minutes|hours|days|weeks ago), C(today), C(yesterday), or an ISO date or
+        date and time (C(2026-11-01), C(2026-11-01 08:00)), in the host's local time unless it has an offset.
     type: str
     default: 7 days ago
   before:
-    description: End of the window (given to C(journalctl --until)); empty or unset means now.
+    description: End of the window, in the form of I(since); empty or unset means now.
     type: str
   unit:
     description: The gate's systemd unit.
@@ -113,27 +117,61 @@ source:
   type: str
 """
 
-import subprocess
+import datetime
+import re
+import traceback
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.v6gate.mx.plugins.module_utils.gate_log import GateReport, render_markdown
 
+try:
+    from systemd import journal
 
-def read_journal(module, report: GateReport) -> str:
-    params = module.params
-    journalctl = module.get_bin_path("journalctl", required=True)
-    command = [journalctl, "-u", params["unit"], "--since", params["since"], "-o", "cat", "--no-pager", "-q"]
-    if params["before"]:
-        command += ["--until", params["before"]]
-    # Streamed: a busy MX logs millions of lines a week, and only the counts are kept.
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          errors="replace") as process:
-        for line in process.stdout:
-            report.add_line(line.rstrip("\n"))
-        error = process.stderr.read()
-    if process.returncode != 0:
-        module.fail_json(msg=f"journalctl failed ({process.returncode}): {error.strip()}")
-    return f"journal ({params['unit']}, since {params['since']})"
+    HAS_SYSTEMD = True
+    SYSTEMD_IMPORT_ERROR = None
+except ImportError:
+    HAS_SYSTEMD = False
+    SYSTEMD_IMPORT_ERROR = traceback.format_exc()
+
+_AGO = re.compile(r"^(\d+)\s*(minute|hour|day|week)s?\s+ago$")
+
+
+def parse_time(text: str, now: datetime.datetime) -> datetime.datetime:
+    """``7 days ago`` (minutes, hours, days, weeks), ``today``, ``yesterday``, or an ISO date or date and
+    time in the host's local time."""
+    value = text.strip().lower()
+    match = _AGO.match(value)
+    if match:
+        return now - datetime.timedelta(**{f"{match.group(2)}s": int(match.group(1))})
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if value in ("today", "yesterday"):
+        return midnight - datetime.timedelta(days=1 if value == "yesterday" else 0)
+    try:
+        parsed = datetime.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a time: use e.g. '7 days ago', 'today' or '2026-11-01 08:00'"
+                         ) from None
+    return parsed if parsed.tzinfo else parsed.astimezone()
+
+
+def read_journal(module, report: GateReport, since: datetime.datetime, before) -> str:
+    """The gate unit's messages from ``since`` on, one at a time: a busy MX logs millions a week, and only
+    the counts are kept."""
+    if not HAS_SYSTEMD:
+        module.fail_json(msg=missing_required_lib("systemd (Debian: python3-systemd)"),
+                         exception=SYSTEMD_IMPORT_ERROR)
+    unit = module.params["unit"]
+    unit = unit if "." in unit else f"{unit}.service"
+    reader = journal.Reader()
+    reader.add_match(_SYSTEMD_UNIT=unit)
+    reader.seek_realtime(since)
+    for entry in reader:
+        if before is not None and entry["__REALTIME_TIMESTAMP"] >= before:
+            break
+        message = entry.get("MESSAGE", "")
+        report.add_line(message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message))
+    return f"journal ({unit}, {since.isoformat(timespec='seconds')} to " \
+           f"{before.isoformat(timespec='seconds') if before else 'now'})"
 
 
 def main():
@@ -173,7 +211,13 @@ def main():
                 module.fail_json(msg=f"cannot read {path}: {error.strerror}")
         source = ", ".join(params["log_files"])
     else:
-        source = read_journal(module, report)
+        now = datetime.datetime.now().astimezone()
+        try:
+            since = parse_time(params["since"], now)
+            before = parse_time(params["before"], now) if params["before"] else None
+        except ValueError as error:
+            module.fail_json(msg=str(error))
+        source = read_journal(module, report, since, before)
     result = report.as_dict(params["top"])
     module.exit_json(changed=False, report=result, markdown=render_markdown(result, params["title"]),
                      source=source)
