@@ -12,15 +12,21 @@ Return-Path, so each message that got 250 is matched to its delivered copy, not 
 from __future__ import annotations
 
 import json
-import re
 import shlex
 import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+# The gate's decision line is read by the collection's own reader (plugins/module_utils/gate_log.py).
+_COLLECTIONS = str(Path(__file__).resolve().parents[2] / "collections")
+if _COLLECTIONS not in sys.path:
+    sys.path.insert(0, _COLLECTIONS)
+from ansible_collections.v6gate.mx.plugins.module_utils.gate_log import parse_decision
 
 MX6 = "2001:db8:7a::25"
 TX6 = "2001:db8:7a::10"
@@ -326,7 +332,8 @@ class LoadLab:
         out = self.sh(
             self.mx, f"journalctl -u {GATE_UNIT} --since @{int(since)} -o cat --no-pager", check=False
         )
-        return [float(m.group(1)) for m in re.finditer(r"\bdecision .* took_ms=(\d+\.\d+)$", out, re.M)]
+        decisions = (parse_decision(line) for line in out.splitlines())
+        return [float(fields["took_ms"]) for fields in decisions if fields and "took_ms" in fields]
 
     def cpu_seconds(self) -> dict:
         """CPU seconds used so far: by each container as a whole (its cgroup, v1 or v2) and by the
