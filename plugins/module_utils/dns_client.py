@@ -136,6 +136,12 @@ def parse_nameserver(spec: str, default_port: int = 53) -> tuple[str, int]:
     return address.compressed, port
 
 
+def format_nameserver(server: tuple[str, int]) -> str:
+    """(address, port) -> ``192.0.2.1:53`` or ``[2001:db8::1]:53``, a form parse_nameserver reads back."""
+    host, port = server
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def _record_text(rdata, rdtype: str):
     if rdtype in ("A", "AAAA"):
         return rdata.address
@@ -201,7 +207,7 @@ class DnsClient:
             else:
                 self.resolver.nameservers = [Do53Nameserver(host, port) for host, port in servers]
         self._servers = servers or _servers_of(self.resolver)
-        self.nameservers = [f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self._servers] or [
+        self.nameservers = [format_nameserver(server) for server in self._servers] or [
             str(ns) for ns in self.resolver.nameservers
         ]
         self.timeout = timeout

@@ -17,11 +17,16 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import socket
 import time
 from dataclasses import dataclass, field
 
 from ansible_collections.v6gate.mx.plugins.module_utils.addresses import is_dns_name
-from ansible_collections.v6gate.mx.plugins.module_utils.dns_client import HAS_DNSPYTHON, parse_nameserver
+from ansible_collections.v6gate.mx.plugins.module_utils.dns_client import (
+    HAS_DNSPYTHON,
+    format_nameserver,
+    parse_nameserver,
+)
 from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import normalize_domain
 
 if HAS_DNSPYTHON:  # dns_client tried the import; modules report its error (audit_module)
@@ -150,23 +155,25 @@ class AddressRecords:
             self.ttl.get(rdtype) == ttl for rdtype, ttl in wanted.ttl.items() if wanted.of(rdtype))
 
 
-def _server_text(server: tuple[str, int]) -> str:
-    host, port = server
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+def _authoritative_query(name: str, rdtype: str):
+    """A query without recursion: only a server's own authoritative data counts here."""
+    query = dns.message.make_query(name, rdtype)
+    query.flags &= ~dns.flags.RD
+    return query
 
 
 def _ask(server: tuple[str, int], query, timeout: float, tcp: bool = False):
     """One query over UDP (retried over TCP when truncated) or TCP; network failures become UpdateError."""
     host, port = server
+    where = f"authoritative server {format_nameserver(server)}"
     try:
         response = None if tcp else dns.query.udp(query, host, port=port, timeout=timeout)
         if response is None or response.flags & dns.flags.TC:
             response = dns.query.tcp(query, host, port=port, timeout=timeout)
     except dns.exception.Timeout:
-        raise UpdateError(f"authoritative server {_server_text(server)} did not answer within {timeout:g} s"
-                          ) from None
+        raise UpdateError(f"{where} did not answer within {timeout:g} s") from None
     except OSError as error:
-        raise UpdateError(f"authoritative server {_server_text(server)} is unreachable: {error}") from None
+        raise UpdateError(f"{where} is unreachable: {error}") from None
     return response
 
 
@@ -175,12 +182,10 @@ def served_records(server: tuple[str, int], name: str, timeout: float = 3.0) -> 
     the AA flag, or with an error, does not serve the zone and is an UpdateError."""
     records = AddressRecords()
     for rdtype in ADDRESS_TYPES:
-        query = dns.message.make_query(name, rdtype)
-        query.flags &= ~dns.flags.RD
-        response = _ask(server, query, timeout)
+        response = _ask(server, _authoritative_query(name, rdtype), timeout)
         rcode = response.rcode()
         if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN) or not response.flags & dns.flags.AA:
-            raise UpdateError(f"{_server_text(server)} is not authoritative for {name} "
+            raise UpdateError(f"{format_nameserver(server)} is not authoritative for {name} "
                               f"(rcode {dns.rcode.to_text(rcode)}, AA flag "
                               f"{'set' if response.flags & dns.flags.AA else 'not set'})")
         wanted = dns.rdatatype.from_text(rdtype)
@@ -208,7 +213,7 @@ def wait_until_served(servers, name: str, expected: AddressRecords, wait_seconds
                 served, seen = None, {"served": {}, "error": str(error)}
             seen["in_sync"] = served is not None and served.serves(expected)
             seen["seconds"] = round(time.monotonic() - started, 2)
-            status[_server_text(server)] = seen
+            status[format_nameserver(server)] = seen
             if not seen["in_sync"]:
                 still.append(server)
         pending = still
@@ -216,7 +221,7 @@ def wait_until_served(servers, name: str, expected: AddressRecords, wait_seconds
             return status
         if time.monotonic() - started + interval > wait_seconds:
             lagging = "; ".join(f"{text} {status[text]['error'] or 'serves ' + str(status[text]['served'])}"
-                                for text in map(_server_text, pending))
+                                for text in map(format_nameserver, pending))
             raise UpdateError(f"{name}: not every authoritative server serves {expected.as_dict()} after "
                               f"{wait_seconds:g} s: {lagging}")
         time.sleep(interval)
@@ -228,13 +233,14 @@ class ZoneUpdater:
     def __init__(self, zone: str, primary: str, key: TsigKey, timeout: float = 5.0):
         self.zone = normalize_domain(zone)
         self.primary = parse_nameserver(primary)
+        self.where = f"primary {format_nameserver(self.primary)}"
         self.key = key
         self._dns_key = key.dnspython_key()
         self.timeout = timeout
 
     def _send(self, update, what: str):
         host, port = self.primary
-        where = f"primary {_server_text(self.primary)}"
+        where = self.where
         try:
             response = dns.query.tcp(update, host, port=port, timeout=self.timeout)
         except dns.tsig.PeerBadKey:
@@ -259,12 +265,10 @@ class ZoneUpdater:
         with the key: SOA with authority, then an update whose prerequisite (no SOA at the apex) must fail.
         A server that accepts the key answers YXRRSET; one that refuses it answers BADKEY or REFUSED.
         Over TCP, as the update goes: a primary that drops TCP is not one that can be updated."""
-        query = dns.message.make_query(self.zone, "SOA")
-        query.flags &= ~dns.flags.RD
-        response = _ask(self.primary, query, self.timeout, tcp=True)
+        response = _ask(self.primary, _authoritative_query(self.zone, "SOA"), self.timeout, tcp=True)
         if response.rcode() != dns.rcode.NOERROR or not response.flags & dns.flags.AA or not any(
                 rrset.rdtype == dns.rdatatype.SOA for rrset in response.answer):
-            raise UpdateError(f"primary {_server_text(self.primary)} does not serve zone {self.zone} with "
+            raise UpdateError(f"{self.where} does not serve zone {self.zone} with "
                               f"authority (rcode {dns.rcode.to_text(response.rcode())}); is the zone or the "
                               "primary wrong?")
         probe = dns.update.UpdateMessage(self.zone, keyring=self._dns_key)
@@ -273,10 +277,10 @@ class ZoneUpdater:
         if rcode == dns.rcode.YXRRSET:
             return
         if rcode in (dns.rcode.REFUSED, dns.rcode.NOTAUTH):
-            raise UpdateError(f"primary {_server_text(self.primary)} refuses updates to zone {self.zone} "
+            raise UpdateError(f"{self.where} refuses updates to zone {self.zone} "
                               f"signed with TSIG key {self.key.name!r} ({dns.rcode.to_text(rcode)}); "
                               "give the key update rights in the zone's ACL")
-        raise UpdateError(f"primary {_server_text(self.primary)} answered {dns.rcode.to_text(rcode)} to a "
+        raise UpdateError(f"{self.where} answered {dns.rcode.to_text(rcode)} to a "
                           f"rights probe for zone {self.zone}; expected YXRRSET")
 
     def name_in_zone(self, name: str) -> str:
@@ -300,19 +304,15 @@ class ZoneUpdater:
                 update.delete(owner + ".", rdtype)
         rcode = self._send(update, f"update of {owner}")
         if rcode != dns.rcode.NOERROR:
-            raise UpdateError(f"primary {_server_text(self.primary)} refused the update of {owner} "
+            raise UpdateError(f"{self.where} refused the update of {owner} "
                               f"({dns.rcode.to_text(rcode)})")
 
 
 def zone_nameservers(primary: str, zone: str, timeout: float = 3.0, port: int = 53) -> list[tuple[str, int]]:
     """The zone's authoritative servers by its NS records as the primary serves them, each name's
     addresses from the host's resolver (port ``port``); the primary itself is always among them."""
-    import socket
-
     server = parse_nameserver(primary)
-    query = dns.message.make_query(normalize_domain(zone), "NS")
-    query.flags &= ~dns.flags.RD
-    response = _ask(server, query, timeout)
+    response = _ask(server, _authoritative_query(normalize_domain(zone), "NS"), timeout)
     names = sorted(r.target.to_text(omit_final_dot=True) for rrset in response.answer
                    if rrset.rdtype == dns.rdatatype.NS for r in rrset)
     servers = [server]
