@@ -90,7 +90,13 @@ def main() -> int:
             raise SystemExit(f"collection check: ansible-doc has no documentation for {missing}")
         for role in roles:
             run(["ansible-doc", "-t", "role", f"v6gate.mx.{role}"], env, work)
-        print(f"ansible-doc: {len(modules)} modules, {len(roles)} roles")
+        filters = sorted(p.stem for p in (REPO / "plugins" / "filter").glob("*.py"))
+        docs = json.loads(run(["ansible-doc", "-t", "filter", "--json", *(f"v6gate.mx.{f}" for f in filters)],
+                              env, work))
+        missing = [f for f in filters if f"v6gate.mx.{f}" not in docs]
+        if missing:
+            raise SystemExit(f"collection check: ansible-doc has no documentation for the filters {missing}")
+        print(f"ansible-doc: {len(modules)} modules, {len(filters)} filter(s), {len(roles)} roles")
 
         playbooks = sorted(p.stem for p in (REPO / "playbooks").glob("*.yml") if p.stem != "lab")
         for playbook in playbooks:

@@ -14,7 +14,13 @@ import pytest
 import yaml
 from ansible_cli import ansible_bin, run_json
 from ansible_collections.v6gate.mx.plugins.module_utils.dns_client import parse_nameserver
-from ansible_collections.v6gate.mx.plugins.module_utils.dns_update import mx_host_name, served_records
+from ansible_collections.v6gate.mx.plugins.module_utils.dns_update import (
+    AddressRecords,
+    TsigKey,
+    ZoneUpdater,
+    mx_host_name,
+    served_records,
+)
 from dnsserver import READ_ONLY_KEY_NAME, UPDATE_KEY_NAME
 
 pytestmark = pytest.mark.dns
@@ -23,7 +29,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = REPO_ROOT / "playbooks" / "ipv6_domains.yml"
 V4 = {"mx-a": "198.51.100.31", "mx-b": "198.51.100.32"}
 V6 = {"mx-a": "2001:db8:31::25", "mx-b": "2001:db8:32::25"}
-WITHDRAW = "Withdraw AAAA of the domains whose IPv6 goes off; confirm on every server, wait out the TTL"
+WITHDRAW = "Withdraw AAAA of the domains whose IPv6 goes off; confirm on every server"
+WAIT = "Wait out the TTL of the withdrawn AAAA before the gate turns its domains off"
 PUBLISH = "Publish AAAA of the domains whose IPv6 is on; confirm on every server"
 
 
@@ -143,11 +150,35 @@ def test_opt_out_model_then_a_domain_turned_off_waits_out_its_ttl(lab, updatable
     off = play(lab, dict(opt_out, ipv6_gate_optout_domains=[pc, pb]))
     assert off["rc"] == 0, failure(off)
     assert changed_items(off, WITHDRAW) == [pb]
-    waited = [item["waited"] for p in off["plays"] for task in p["tasks"] if task["task"]["name"] == WITHDRAW
-              for result in task["hosts"].values() for item in result["results"]]
-    assert waited and waited[0] >= 1
+    assert ttl_waits(off) == [1]
     expect(updatable_zone, domains, {pa})
     assert f"{pb} off" in gate_file(lab)
+
+    again = play(lab, dict(opt_out, ipv6_gate_optout_domains=[pc, pb]))
+    assert again["rc"] == 0 and ttl_waits(again) == []  # nothing goes off: no wait
+
+
+def ttl_waits(output):
+    """The TTL waits the play made before the gate turned domains off: [seconds], or [] when skipped."""
+    return [result["elapsed"] for p in output["plays"] for task in p["tasks"] if task["task"]["name"] == WAIT
+            for result in task["hosts"].values() if not result.get("skipped")]
+
+
+def test_a_withdrawal_interrupted_before_its_wait_is_waited_out_by_the_next_run(lab, updatable_zone, domains):
+    """An earlier run withdrew pb's AAAA and stopped before it waited: the gate still has pb on. The next
+    run changes nothing in DNS, but still waits the TTL before the gate refuses pb."""
+    pa, pb, _ = domains
+    assert play(lab, {"ipv6_gate_optin_domains": [pa, pb]})["rc"] == 0
+    expect(updatable_zone, domains, {pa, pb})
+    key = TsigKey(UPDATE_KEY_NAME, updatable_zone.keys[UPDATE_KEY_NAME])
+    updater = ZoneUpdater(updatable_zone.zone, updatable_zone.primary_spec, key)
+    updater.apply(mx_host_name(pb, updatable_zone.zone), AddressRecords(a=sorted(V4.values())), 1)
+
+    resumed = play(lab, {"ipv6_gate_optin_domains": [pa]})
+    assert resumed["rc"] == 0, failure(resumed)
+    assert changed_items(resumed, WITHDRAW) == []
+    assert ttl_waits(resumed) == [1]
+    assert pb not in gate_file(lab)
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -187,6 +187,22 @@ def test_spf_fail_is_only_recorded_over_ipv6(host):
     assert len(spf) == 1 and spf[0].startswith("Fail (mailfrom)"), spf
 
 
+def test_virtual_alias_domain_delivers_its_aliases_and_refuses_the_rest(host):
+    """postfix_virtual_aliases on d12 (molecule.yml): info@ reaches the lab mailbox, other@ is unknown."""
+    name = instance(host)
+    if name != "v6gate-default-d12":
+        pytest.skip("the alias domain is d12's")
+    subject = unique_subject("alias")
+    sender = f"alice@{SENDER_DOMAIN}"
+    raw = dkim_sign(build_message(sender, "info@alias.d12.lab.example", subject))
+    smtp_send(mx_address(name, "ipv4"), sender, "info@alias.d12.lab.example", raw)
+    delivered = wait_for_delivery(host, subject)
+    assert "info@alias.d12.lab.example" in delivered["To"]
+    with pytest.raises(SmtpRefused) as refused:
+        smtp_send(mx_address(name, "ipv4"), sender, "other@alias.d12.lab.example", raw)
+    assert refused.value.code == 550 and "5.1.1" in refused.value.text
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_no_relaying_to_foreign_domains(host, family):
     name = instance(host)

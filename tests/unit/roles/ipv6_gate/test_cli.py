@@ -1,5 +1,6 @@
 """The gate's command line checks, as the role's ``validate:`` runs them (no pymilter needed)."""
 
+import json
 import logging
 
 import pytest
@@ -82,3 +83,30 @@ def test_check_optin_names_the_file_and_the_trailer_problem(tmp_path, capsys, te
     captured = capsys.readouterr()
     assert captured.out == ""
     assert f"ERROR {path}{message}" in captured.err
+
+
+def test_domain_states_follow_the_model(tmp_path, capsys):
+    """What playbooks/ipv6_domains.yml reads before it turns a domain off: the gate's own parser decides."""
+    path = tmp_path / "domains"
+    path.write_text("model opt-out\nFabrikam.Example. off\nwatched.example monitor\n"
+                    "# v6gate-optin end: 2 domain(s)\n")
+    assert main(["--domain-states", str(path), "contoso.example", "fabrikam.example", "WATCHED.example"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["model"] == "opt-out"
+    assert shown["states"] == {"contoso.example": "enforce", "fabrikam.example": "off",
+                               "watched.example": "monitor"}
+    assert shown["enabled"] == ["contoso.example", "watched.example"]
+
+
+def test_domain_states_without_a_file_are_off(tmp_path, capsys):
+    assert main(["--domain-states", str(tmp_path / "absent"), "contoso.example"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["model"], shown["states"], shown["enabled"]) == (None, {"contoso.example": "off"}, [])
+
+
+def test_domain_states_refuse_a_bad_file(tmp_path, capsys):
+    """A file cut short is an error, never read as 'nothing enabled' (which would skip the TTL wait)."""
+    path = tmp_path / "domains"
+    path.write_text("contoso.example\n")
+    assert main(["--domain-states", str(path), "contoso.example"]) == 1
+    assert "no trailer" in capsys.readouterr().err
