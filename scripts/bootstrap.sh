@@ -8,6 +8,7 @@ host_packages=(
   podman runc debootstrap          # lab and Molecule containers, built without a registry
   netavark aardvark-dns iptables   # container networks with DNS on the gateway (containers.conf)
   knot knot-dnsutils               # the authoritative DNS server the tests start on loopback
+  publicsuffix                     # the Public Suffix List dmarc_info reads (organizational domains)
   python3 python3-venv git ca-certificates
 )
 

@@ -9,6 +9,8 @@ CALLS = {
     "spf_check_info": {"address": ["2001:db8:25::10"], "mail_from": "user@example.com",
                        "helo": "mail.example.com"},
     "dkim_record_info": {"selector": ["sel2048"], "domain": "example.com"},
+    "dmarc_info": {"domain": "child.dmarc.example", "spf_domain": "dmarc.example",
+                   "dkim_domains": ["other.example"]},
     "ipv6_sender_readiness_info": {"addresses": ["2001:db8:25::10"], "mail_from_domains": ["example.com"],
                                    "helo": "mail.example.com", "dkim_selectors": ["sel2048"]},
 }
