@@ -14,6 +14,7 @@ from ansible_collections.v6gate.mx.plugins.module_utils.addresses import (
     parse_addresses,
 )
 from ansible_collections.v6gate.mx.plugins.module_utils.dkim_keys import check_dkim
+from ansible_collections.v6gate.mx.plugins.module_utils.dmarc import discover_policy, evaluate
 from ansible_collections.v6gate.mx.plugins.module_utils.dns_client import ANSWER, DnsClient
 from ansible_collections.v6gate.mx.plugins.module_utils.iprev import reverse_dns, reverse_report
 from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import (
@@ -21,6 +22,7 @@ from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import (
     check_authentication,
     check_reverse_dns,
 )
+from ansible_collections.v6gate.mx.plugins.module_utils.receivers import Facts, predict, profiles
 from ansible_collections.v6gate.mx.plugins.module_utils.spf_eval import check_spf
 
 VERDICT_ACCEPT = "accept"
@@ -35,14 +37,25 @@ def _verdict(reply) -> str:
 
 
 def assess_sender(client: DnsClient, addresses, helo: str | None, mail_from_domains, dkim_selectors,
-                  ptr_policy: str = "exists", dkim_domains=None) -> dict:
+                  ptr_policy: str = "exists", dkim_domains=None, receivers=(), psl=None, from_domain=None,
+                  bulk: bool = False, ipv4_available: bool = False) -> dict:
     """Predict what an Exchange Online-style receiver (and our gate) replies to each (address, MAIL FROM
-    domain) of a sending host, using the gate's own rule functions.
+    domain) of a sending host, using the gate's own rule functions; and with ``receivers`` (profile names,
+    ``psl`` a dmarc.PublicSuffixList) what each of those receivers replies.
 
     Reverse DNS is judged at RCPT time, so its reply comes first; SPF-or-DKIM at end of data. A DKIM
     "pass" here means a usable key is published for a selector under the domain: the DNS half of DKIM,
-    which is all an audit can see.
+    which is all an audit can see. The From domain is ``from_domain`` or else the MAIL FROM domain; its
+    DMARC policy is judged with the SPF domain (when SPF passes) and the domains of the usable keys.
     """
+    known = profiles()
+    unknown = [name for name in receivers if name not in known]
+    if unknown:
+        raise ValueError(f"unknown receiver profile(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    if receivers and psl is None:
+        raise ValueError("receiver profiles need the public suffix list (psl)")
+    if from_domain is not None and not is_dns_name(from_domain, fqdn=True):
+        raise ValueError(f"not a valid From domain: {from_domain!r}")
     if ptr_policy not in PTR_POLICIES:
         raise ValueError(f"ptr_policy must be one of {', '.join(PTR_POLICIES)}")
     ips = parse_addresses(addresses)
@@ -78,6 +91,10 @@ def assess_sender(client: DnsClient, addresses, helo: str | None, mail_from_doma
         pairs,
     )
 
+    from_domains = sorted({from_domain or domain for domain in domains}) if receivers else []
+    found = client.map(lambda name: discover_policy(client, name, psl), from_domains)
+    policies = dict(zip(from_domains, found, strict=True))
+
     rows = []
     for (ip, domain), spf_report in zip(pairs, spf_results, strict=True):
         ptr = reverse[ip]
@@ -109,12 +126,26 @@ def assess_sender(client: DnsClient, addresses, helo: str | None, mail_from_doma
             "dkim_selectors_usable": [f"{d['selector']}._domainkey.{d['domain']}" for d in usable],
             "reasons": reasons,
         })
+        if receivers:
+            sender_from = from_domain or domain
+            dmarc = evaluate(policies[sender_from], psl, domain if spf_pass else "",
+                             sorted({d["domain"] for d in usable}))
+            facts = Facts(address=ip.compressed, ptr=ptr["status"], gate_ptr=ptr_status,
+                          spf=spf_report["result"], spf_domain=domain, dkim_pass=dkim_pass,
+                          from_domain=sender_from, dmarc=policies[sender_from], dmarc_result=dmarc, bulk=bulk,
+                          ptr_policy=ptr_policy)
+            rows[-1]["from_domain"] = sender_from
+            rows[-1]["dmarc"] = {"status": policies[sender_from]["status"],
+                                 "applied_policy": policies[sender_from]["applied_policy"],
+                                 "result": dmarc["result"]}
+            rows[-1]["receivers"] = [predict(known[name], facts, ipv4_available) for name in receivers]
     return {
         "accepted": all(row["accepted"] for row in rows),
         "rows": rows,
         "reverse_dns": list(reverse.values()),
         "spf": spf_results,
         "dkim": dkim,
+        "dmarc": list(policies.values()),
     }
 
 

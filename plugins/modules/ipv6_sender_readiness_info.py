@@ -55,6 +55,40 @@ options:
     type: str
     choices: [exists, fcrdns]
     default: exists
+  receivers:
+    description:
+      - Receiver profiles to predict, besides the gate's own rules (RV(rows[].reply)); each answers in
+        RV(rows[].receivers) and RV(receivers), in the order given. C(exchange_online) (inbound IPv6, the
+        gate's rules), C(gmail) (IPv6 sender rule, DMARC enforcement, bulk-sender rules), C(outlook_com)
+        (high-volume senders) and C(yahoo). Each rule's reply text is the one the receiver publishes (or,
+        marked C(third-party), the one quoted from its bounces); where it publishes none the verdict is
+        C(unknown) with the rule.
+      - Empty for none (then no DMARC lookups and no public suffix list are needed).
+    type: list
+    elements: str
+    choices: [exchange_online, gmail, outlook_com, yahoo]
+    default: [exchange_online, gmail, outlook_com, yahoo]
+  from_domain:
+    description:
+      - The From header domain of the mail, for DMARC and the receivers' alignment rules. By default each
+        MAIL FROM domain (or the HELO name) is its own From domain.
+    type: str
+  bulk_sender:
+    description:
+      - The host sends in bulk (Gmail and Outlook.com count 5,000 or more messages a day to their users), so
+        the receivers' bulk-sender rules apply too.
+    type: bool
+    default: false
+  ipv4_available:
+    description:
+      - The host can also send over IPv4. A temporary (4xx) reply over IPv6 then makes a dual-stack sender
+        try the receiver over IPv4 next (RV(rows[].receivers) C(retry_over_ipv4)).
+    type: bool
+    default: false
+  public_suffix_list:
+    description: The Public Suffix List, for DMARC's organizational domains (see M(v6gate.mx.dmarc_info)).
+    type: path
+    default: /usr/share/publicsuffix/public_suffix_list.dat
 extends_documentation_fragment:
   - v6gate.mx.attributes
   - v6gate.mx.dns
@@ -63,6 +97,7 @@ seealso:
   - module: v6gate.mx.reverse_dns_info
   - module: v6gate.mx.spf_check_info
   - module: v6gate.mx.dkim_record_info
+  - module: v6gate.mx.dmarc_info
 """
 
 EXAMPLES = r"""
@@ -121,6 +156,52 @@ rows:
       type: list
       elements: str
     reasons: {description: "Human-readable reasons, one per check.", type: list, elements: str}
+    from_domain: {description: The From domain judged for DMARC (with O(receivers))., type: str}
+    dmarc:
+      description: The From domain's DMARC (with O(receivers)).
+      type: dict
+      contains:
+        status: {description: "policy, none, invalid or temperror.", type: str}
+        applied_policy: {description: "The policy for the From domain (null without one).", type: str}
+        result: {description: "DMARC result for this row: pass, fail, none or temperror.", type: str}
+    receivers:
+      description: Per receiver profile (O(receivers), in that order), its predicted answer.
+      type: list
+      elements: dict
+      contains:
+        receiver: {description: The profile's name., type: str}
+        title: {description: The receiver's name for people., type: str, sample: Outlook.com}
+        verdict:
+          description: "accept, tempfail, reject, or unknown (no published reply, or DNS failed)."
+          type: str
+        rule: {description: The receiver's rule that answered (empty when accepted)., type: str}
+        reply: {description: "The predicted reply line, exactly as published (empty without one).", type: str}
+        code: {description: The SMTP code (null without a reply)., type: int}
+        status: {description: The enhanced status code., type: str}
+        text_published: {description: The receiver publishes a reply for the rule., type: bool}
+        text_source:
+          description: "C(receiver) (its own page) or C(third-party) (only quoted from bounces by others)."
+          type: str
+        stage: {description: "SMTP stage of the reply: connect, rcpt or data (end of DATA).", type: str}
+        source: {description: URL of the rule., type: str}
+        also: {description: Other replies it publishes for the same rule., type: list, elements: str}
+        reasons: {description: "Which conditions held, and notes.", type: list, elements: str}
+        retry_over_ipv4:
+          description: The reply is temporary and O(ipv4_available), so the sender tries IPv4 next.
+          type: bool
+receivers:
+  description: Per receiver profile, the worst verdict over all rows and its distinct replies.
+  returned: when O(receivers) is not empty
+  type: list
+  elements: dict
+  contains:
+    receiver: {description: The profile's name., type: str, sample: gmail}
+    verdict: {description: "accept, tempfail, reject or unknown.", type: str}
+    replies: {description: Distinct predicted replies., type: list, elements: str}
+dmarc:
+  description: Full dmarc_info results per From domain (with O(receivers)).
+  returned: always
+  type: list
 reverse_dns: {description: Full reverse_dns_info results per address., returned: always, type: list}
 spf: {description: Full spf_check_info results per address and domain., returned: always, type: list}
 dkim: {description: Full dkim_record_info results per selector and domain., returned: always, type: list}
@@ -133,14 +214,17 @@ from ansible_collections.v6gate.mx.plugins.module_utils.audit_module import (
     client_from_module,
     require_libraries,
 )
+from ansible_collections.v6gate.mx.plugins.module_utils.dmarc import PUBLIC_SUFFIX_LIST, PublicSuffixList
 from ansible_collections.v6gate.mx.plugins.module_utils.readiness import (
     VERDICT_ACCEPT,
     VERDICT_REJECT,
     VERDICT_TEMPFAIL,
     assess_sender,
 )
+from ansible_collections.v6gate.mx.plugins.module_utils.receivers import VERDICT_UNKNOWN
 
-_SEVERITY = (VERDICT_ACCEPT, VERDICT_TEMPFAIL, VERDICT_REJECT)
+_SEVERITY = (VERDICT_ACCEPT, VERDICT_UNKNOWN, VERDICT_TEMPFAIL, VERDICT_REJECT)
+RECEIVERS = ["exchange_online", "gmail", "outlook_com", "yahoo"]
 
 
 def main():
@@ -152,6 +236,11 @@ def main():
             "dkim_selectors": {"type": "list", "elements": "str", "default": []},
             "dkim_domains": {"type": "list", "elements": "str"},
             "ptr_policy": {"type": "str", "choices": ["exists", "fcrdns"], "default": "exists"},
+            "receivers": {"type": "list", "elements": "str", "choices": RECEIVERS, "default": RECEIVERS},
+            "from_domain": {"type": "str"},
+            "bulk_sender": {"type": "bool", "default": False},
+            "ipv4_available": {"type": "bool", "default": False},
+            "public_suffix_list": {"type": "path", "default": PUBLIC_SUFFIX_LIST},
             **DNS_ARGUMENT_SPEC,
         },
         required_one_of=[("helo", "mail_from_domains")],
@@ -161,14 +250,29 @@ def main():
     params = module.params
     if not params["addresses"]:
         module.fail_json(msg="addresses must name at least one IPv6 address")
+    receivers = list(dict.fromkeys(params["receivers"]))
+    try:
+        psl = PublicSuffixList.from_file(params["public_suffix_list"]) if receivers else None
+    except ValueError as error:
+        module.fail_json(msg=f"{error}; or set receivers: [] to predict the gate's rules only")
     client = client_from_module(module)
     try:
         report = assess_sender(client, params["addresses"], params["helo"], params["mail_from_domains"],
-                               params["dkim_selectors"], params["ptr_policy"], params["dkim_domains"])
+                               params["dkim_selectors"], params["ptr_policy"], params["dkim_domains"],
+                               receivers=receivers, psl=psl, from_domain=params["from_domain"],
+                               bulk=params["bulk_sender"], ipv4_available=params["ipv4_available"])
     except ValueError as error:
         module.fail_json(msg=str(error))
     verdict = max((row["verdict"] for row in report["rows"]), key=_SEVERITY.index)
     replies = list(dict.fromkeys(row["reply"] for row in report["rows"] if row["reply"]))
+    if receivers:
+        report["receivers"] = []
+        for index, name in enumerate(receivers):
+            answers = [row["receivers"][index] for row in report["rows"]]
+            report["receivers"].append({
+                "receiver": name,
+                "verdict": max((answer["verdict"] for answer in answers), key=_SEVERITY.index),
+                "replies": list(dict.fromkeys(answer["reply"] for answer in answers if answer["reply"]))})
     module.exit_json(changed=False, verdict=verdict, replies=replies, dns=client.stats(), **report)
 
 

@@ -84,7 +84,8 @@ def test_json_report_has_every_result(audit):
 def test_markdown_summary_has_one_row_per_sender_and_address(audit):
     _, reports = audit
     text = (reports / "audit.md").read_text()
-    table = [line for line in text.splitlines() if line.startswith("| relay")]
+    gate, receivers = text.split("## By receiver")
+    table = [line for line in gate.splitlines() if line.startswith("| relay")]
     assert len(table) == 6
     assert (
         "| relay-good.example.com | `2001:db8:25::10` | example.com | PASS (pass) | PASS (pass) | PASS "
@@ -93,6 +94,18 @@ def test_markdown_summary_has_one_row_per_sender_and_address(audit):
     assert any(NO_PTR in line and "FAIL (missing)" in line for line in table)
     assert any("FAIL (permerror, dual-stack pass)" in line for line in table)
     assert "**2 accepted, 3 refused,\n1 not audited.**" in text
+    # a column per receiver; the senders that could be audited, one row each
+    header = ("| Sender | Address | MAIL FROM | From | DMARC | Exchange Online (inbound IPv6) | Gmail | "
+              "Outlook.com | Yahoo |")
+    assert header in receivers
+    by_receiver = [line for line in receivers.splitlines() if line.startswith("| relay")]
+    assert len(by_receiver) == 5
+    assert ("| relay-noptr.example.com | `2001:db8:25::13` | example.com | example.com | none, none | "
+            "**TEMPFAIL** 450 4.7.25 (reverse-dns) | **REJECT** 550 5.7.1 (ipv6-guidelines) | **UNKNOWN** "
+            "(reverse-dns) | **UNKNOWN** (reverse-dns) |") in by_receiver
+    assert ("- **Gmail**, relay.example.org `2001:db8:26::10` / example.org: `550 5.7.1 This message does "
+            "not meet IPv6 sending guidelines regarding PTR records and authentication. For more "
+            "information, go to Email sender guidelines.` (data; not_authenticated)") in receivers
 
 
 def test_junit_xml_marks_refusals_as_failures(audit):
@@ -106,6 +119,11 @@ def test_junit_xml_marks_refusals_as_failures(audit):
     }
     assert failures["2001:db8:25::13 MAIL FROM example.com"].get("message") == NO_PTR
     assert failures["2001:db8:26::10 MAIL FROM example.org"].get("type") == "4.7.26"
+    name = "2001:db8:26::10 MAIL FROM example.org"
+    case = next(case for case in root.iter("testcase") if case.get("name") == name)
+    properties = {item.get("name"): item.get("value") for item in case.iter("property")}
+    assert properties["receiver.outlook_com"] == "accept"
+    assert properties["receiver.yahoo"].startswith("reject 550 5.7.9 This mail has been blocked")
 
 
 def test_report_only_writes_reports_and_succeeds(dns_server, tmp_path):
