@@ -42,13 +42,10 @@ options:
     type: list
     elements: str
     default: []
-  public_suffix_list:
-    description: The Public Suffix List file, in the format publicsuffix.org publishes.
-    type: path
-    default: /usr/share/publicsuffix/public_suffix_list.dat
 extends_documentation_fragment:
   - v6gate.mx.attributes
   - v6gate.mx.dns
+  - v6gate.mx.public_suffix
   - v6gate.mx.read_only
 """
 

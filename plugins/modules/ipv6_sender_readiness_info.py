@@ -85,13 +85,10 @@ options:
         try the receiver over IPv4 next (RV(rows[].receivers) C(retry_over_ipv4)).
     type: bool
     default: false
-  public_suffix_list:
-    description: The Public Suffix List, for DMARC's organizational domains (see M(v6gate.mx.dmarc_info)).
-    type: path
-    default: /usr/share/publicsuffix/public_suffix_list.dat
 extends_documentation_fragment:
   - v6gate.mx.attributes
   - v6gate.mx.dns
+  - v6gate.mx.public_suffix
   - v6gate.mx.read_only
 seealso:
   - module: v6gate.mx.reverse_dns_info
