@@ -79,7 +79,7 @@ results:
   type: list
   elements: dict
   contains:
-    destination: {description: The destination as given, compressed., type: str}
+    destination: {description: "The destination as given, compressed.", type: str}
     source: {description: The source address (empty when there is none)., type: str}
     chosen_by: {description: "C(smtp_bind_address6) or C(kernel).", type: str}
     device: {description: The outgoing interface., type: str}
