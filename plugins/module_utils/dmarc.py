@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ansible_collections.v6gate.mx.plugins.module_utils.dkim_keys import parse_dkim_tags
 from ansible_collections.v6gate.mx.plugins.module_utils.dns_client import DnsClient, DnsResult
 from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import normalize_domain
 
@@ -27,7 +26,11 @@ STATUS_TEMPERROR = "temperror"  # SERVFAIL or timeout: the policy is unknown
 POLICIES = ("none", "quarantine", "reject")
 ALIGNMENT_MODES = {"r": "relaxed", "s": "strict"}
 _WEAKER = {"reject": "quarantine", "quarantine": "none", "none": "none"}
-_VERSION = re.compile(r"^v\s*=\s*DMARC1\s*(;|$)")  # RFC 7489 6.4: case-sensitive, the first tag
+# RFC 7489 6.4: the first tag; its name "v" is an ABNF string (any case), DMARC1 is given byte by byte.
+_VERSION = re.compile(r"^[vV][ \t]*=[ \t]*DMARC1[ \t]*(;|$)")
+_PERCENT = re.compile(r"[0-9]{1,3}")  # ASCII digits only: int() also reads "+5", " 5" and other scripts
+_SECONDS = re.compile(r"[0-9]{1,10}")
+_TAG_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # RFC 6376 3.2 tag-name
 _REPORT_URI = re.compile(r"^mailto:[^@\s!,;]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+(![0-9]+[kmgt]?)?$", re.IGNORECASE)
 _FAILURE_OPTIONS = {"0", "1", "d", "s"}
 # Tags of the DMARCbis drafts: not RFC 7489's, ignored without a warning.
@@ -124,40 +127,56 @@ def is_dmarc_record(text: str) -> bool:
     return bool(_VERSION.match(text))
 
 
+def _shown(value: str) -> str:
+    """A sender's tag value as a warning quotes it: a zone can publish kilobytes in one tag."""
+    return repr(value if len(value) <= 40 else value[:40] + "...")
+
+
 def _report_uris(value: str, tag: str, warnings: list) -> list:
     uris = []
     for uri in (part.strip() for part in value.split(",")):
         if _REPORT_URI.match(uri):
             uris.append(uri)
         else:
-            warnings.append(f"{tag}: {uri!r} is not a mailto: report address; ignored")
+            warnings.append(f"{tag}: {_shown(uri)} is not a mailto: report address; ignored")
     return uris
+
+
+def _record_tags(text: str, warnings: list) -> dict[str, str]:
+    """DKIM's tag-list syntax (RFC 7489 6.4), read as 6.3 asks: a malformed tag is ignored with a warning.
+    A tag given twice makes the tag list invalid (RFC 6376 3.2): which value a receiver takes is unknown."""
+    tags: dict[str, str] = {}
+    for raw in text.split(";"):
+        name, equals, value = raw.partition("=")
+        name = name.strip(" \t").lower()
+        if not raw.strip(" \t"):
+            continue
+        if not equals or not _TAG_NAME.fullmatch(name):
+            warnings.append(f"malformed tag {_shown(raw.strip())} ignored")
+            continue
+        if name in tags:
+            raise DmarcRecordError(f"malformed record: duplicate tag {name}=")
+        tags[name] = value.strip(" \t")
+    return tags
 
 
 def parse_dmarc_record(text: str) -> DmarcRecord:
     """Parse one record (RFC 7489 6.3). A bad p= or sp= makes the record unusable unless rua= has a valid
-    address (then it counts as p=none, 6.6.3 step 6); other bad values fall back to their defaults with
-    a warning, unknown tags are ignored (6.3). DmarcRecordError for a record that is not one, a malformed
-    tag list, a tag given twice, or a bad policy without a report address."""
+    address (then it counts as p=none, 6.6.3 step 6); other bad values and malformed tags fall back to
+    their defaults with a warning, unknown tags are ignored (6.3). DmarcRecordError for a record that is
+    not one, a tag given twice, or a bad policy without a report address."""
     if not is_dmarc_record(text):
         raise DmarcRecordError(f"not a DMARC record (must start with v=DMARC1): {text[:80]!r}")
-    raw_tags, errors = parse_dkim_tags(text)  # DMARC uses DKIM's tag-list syntax (RFC 7489 6.4)
-    if errors:
-        raise DmarcRecordError(f"malformed record: {'; '.join(errors)}")
-    tags: dict[str, str] = {}
-    for name, value in raw_tags.items():
-        if name.lower() in tags:
-            raise DmarcRecordError(f"malformed record: duplicate tag {name.lower()}=")
-        tags[name.lower()] = value
     record = DmarcRecord(text=text)
     warnings = record.warnings
+    tags = _record_tags(text, warnings)
     record.rua = _report_uris(tags["rua"], "rua", warnings) if "rua" in tags else []
     record.ruf = _report_uris(tags["ruf"], "ruf", warnings) if "ruf" in tags else []
     bad = []
     if tags.get("p", "").lower() not in POLICIES:
-        bad.append(f"p={tags['p']!r}" if "p" in tags else "no p= tag")
+        bad.append(f"p={_shown(tags['p'])}" if "p" in tags else "no p= tag")
     if tags.get("sp", "none").lower() not in POLICIES:
-        bad.append(f"sp={tags['sp']!r}")
+        bad.append(f"sp={_shown(tags['sp'])}")
     if bad:
         problem = f"{' and '.join(bad)} (a policy is none, quarantine or reject)"
         if not record.rua:
@@ -173,23 +192,23 @@ def parse_dmarc_record(text: str) -> DmarcRecord:
             if mode in ALIGNMENT_MODES:
                 setattr(record, tag, mode)
             else:
-                warnings.append(f"{tag}={tags[tag]!r} is not r or s: relaxed alignment applies")
+                warnings.append(f"{tag}={_shown(tags[tag])} is not r or s: relaxed alignment applies")
     if "pct" in tags:
-        if tags["pct"].isdigit() and 0 <= int(tags["pct"]) <= 100:
+        if _PERCENT.fullmatch(tags["pct"]) and int(tags["pct"]) <= 100:
             record.pct = int(tags["pct"])
         else:
-            warnings.append(f"pct={tags['pct']!r} is not 0 to 100: 100 applies")
+            warnings.append(f"pct={_shown(tags['pct'])} is not 0 to 100: 100 applies")
     if "fo" in tags:
         options = [option.strip().lower() for option in tags["fo"].split(":")]
         if options and all(option in _FAILURE_OPTIONS for option in options):
             record.fo = options
         else:
-            warnings.append(f"fo={tags['fo']!r} is not a list of 0, 1, d and s: fo=0 applies")
+            warnings.append(f"fo={_shown(tags['fo'])} is not a list of 0, 1, d and s: fo=0 applies")
     if "ri" in tags:
-        if tags["ri"].isdigit() and int(tags["ri"]) < 2**32:
+        if _SECONDS.fullmatch(tags["ri"]) and int(tags["ri"]) < 2**32:
             record.ri = int(tags["ri"])
         else:
-            warnings.append(f"ri={tags['ri']!r} is not a number of seconds: 86400 applies")
+            warnings.append(f"ri={_shown(tags['ri'])} is not a number of seconds: 86400 applies")
     known = {"v", "p", "sp", "adkim", "aspf", "pct", "rua", "ruf", "fo", "rf", "ri"}
     for name in tags:
         if name not in known and name not in _LATER_TAGS:
@@ -247,9 +266,12 @@ def discover_policy(client: DnsClient, from_domain: str, psl: PublicSuffixList) 
     return report
 
 
-def evaluate(policy: dict, psl: PublicSuffixList, spf_domain: str = "", dkim_domains=()) -> dict:
+def evaluate(policy: dict, psl: PublicSuffixList, spf_domain: str = "", dkim_domains=(),
+             spf_temporary: bool = False) -> dict:
     """The DMARC result for a message whose SPF passed for ``spf_domain`` (empty: SPF did not pass) and
     whose valid DKIM signatures have the ``d=`` in ``dkim_domains``; ``policy`` from discover_policy.
+    ``spf_temporary``: SPF failed temporarily, so without an aligned DKIM signature the result is
+    ``temperror`` (RFC 7489 6.6.2), never a fail a sender's broken zone would turn into a reject.
 
     ``disposition`` is what the policy asks for a failing message (``pct`` below 100 lets receivers
     apply the next weaker policy to the rest: ``disposition_otherwise``)."""
@@ -264,7 +286,7 @@ def evaluate(policy: dict, psl: PublicSuffixList, spf_domain: str = "", dkim_dom
                       "mode": ALIGNMENT_MODES[spf_mode]},
               "dkim": {"signatures": dkim, "aligned": any(s["aligned"] for s in dkim),
                        "mode": ALIGNMENT_MODES[dkim_mode]}}
-    if policy["status"] == STATUS_TEMPERROR:
+    if policy["status"] == STATUS_TEMPERROR or (spf_temporary and not passed):
         return dict(result, result="temperror", disposition=None, disposition_otherwise=None)
     if policy["status"] != STATUS_POLICY:
         return dict(result, result="none", disposition="none", disposition_otherwise="none")
@@ -272,4 +294,6 @@ def evaluate(policy: dict, psl: PublicSuffixList, spf_domain: str = "", dkim_dom
         return dict(result, result="pass", disposition="none", disposition_otherwise="none")
     applied = policy["applied_policy"]
     otherwise = applied if tags["pct"] == 100 else _WEAKER[applied]
-    return dict(result, result="fail", disposition=applied, disposition_otherwise=otherwise)
+    # pct=0: the policy is applied to no failing message, all get the next weaker one (RFC 7489 6.6.4)
+    return dict(result, result="fail", disposition=applied if tags["pct"] else otherwise,
+                disposition_otherwise=otherwise)

@@ -22,18 +22,13 @@ from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import (
     check_authentication,
     check_reverse_dns,
 )
-from ansible_collections.v6gate.mx.plugins.module_utils.receivers import Facts, predict, profiles
+from ansible_collections.v6gate.mx.plugins.module_utils.receivers import (
+    Facts,
+    predict,
+    profiles,
+    verdict_of,
+)
 from ansible_collections.v6gate.mx.plugins.module_utils.spf_eval import check_spf
-
-VERDICT_ACCEPT = "accept"
-VERDICT_TEMPFAIL = "tempfail"
-VERDICT_REJECT = "reject"
-
-
-def _verdict(reply) -> str:
-    if reply is None:
-        return VERDICT_ACCEPT
-    return VERDICT_REJECT if reply.is_permanent else VERDICT_TEMPFAIL
 
 
 def assess_sender(client: DnsClient, addresses, helo: str | None, mail_from_domains, dkim_selectors,
@@ -112,7 +107,7 @@ def assess_sender(client: DnsClient, addresses, helo: str | None, mail_from_doma
             "address": ip.compressed,
             "mail_from_domain": domain,
             "identity": identity,
-            "verdict": _verdict(reply),
+            "verdict": verdict_of(reply),
             "accepted": reply is None,
             "reply": str(reply) if reply else "",
             "reply_code": reply.code if reply else 250,
@@ -129,7 +124,8 @@ def assess_sender(client: DnsClient, addresses, helo: str | None, mail_from_doma
         if receivers:
             sender_from = from_domain or domain
             dmarc = evaluate(policies[sender_from], psl, domain if spf_pass else "",
-                             sorted({d["domain"] for d in usable}))
+                             sorted({d["domain"] for d in usable}),
+                             spf_temporary=spf_report["result"] == "temperror")
             facts = Facts(address=ip.compressed, ptr=ptr["status"], gate_ptr=ptr_status,
                           spf=spf_report["result"], spf_domain=domain, dkim_pass=dkim_pass,
                           from_domain=sender_from, dmarc=policies[sender_from], dmarc_result=dmarc, bulk=bulk,

@@ -16,8 +16,8 @@ description:
     receivers discard, such as one with a bad C(p=) and no report address; they apply no DMARC) or
     C(temperror) (SERVFAIL or timeout; the policy is unknown, and a failing From domain never falls back to
     its organizational domain's record).
-  - Bad values of the other tags fall back to their defaults and are listed in RV(warnings); unknown tags
-    are ignored, as the RFC asks.
+  - Bad values of the other tags, and malformed tags, fall back to their defaults and are listed in
+    RV(warnings); unknown tags are ignored, as the RFC asks. A tag given twice makes the record invalid.
   - With I(spf_domain) and I(dkim_domains), the identifiers that passed SPF and DKIM, it tells whether they
     align with the From domain (relaxed or strict, by C(aspf=) and C(adkim=)), the DMARC result, and what
     the policy asks a receiver to do with mail that fails.

@@ -183,6 +183,13 @@ rows:
         source: {description: URL of the rule., type: str}
         also: {description: Other replies it publishes for the same rule., type: list, elements: str}
         reasons: {description: "Which conditions held, and notes.", type: list, elements: str}
+        unknown_rules:
+          description:
+            - Rules before the answering one that hold without a published reply, or need a failed lookup.
+            - The receiver may answer with one of them first.
+          type: list
+          elements: str
+        notes: {description: "The profile's notes (what it does not predict).", type: list, elements: str}
         retry_over_ipv4:
           description: The reply is temporary and O(ipv4_available), so the sender tries IPv4 next.
           type: bool
@@ -212,13 +219,13 @@ from ansible_collections.v6gate.mx.plugins.module_utils.audit_module import (
     require_libraries,
 )
 from ansible_collections.v6gate.mx.plugins.module_utils.dmarc import PUBLIC_SUFFIX_LIST, PublicSuffixList
-from ansible_collections.v6gate.mx.plugins.module_utils.readiness import (
+from ansible_collections.v6gate.mx.plugins.module_utils.readiness import assess_sender
+from ansible_collections.v6gate.mx.plugins.module_utils.receivers import (
     VERDICT_ACCEPT,
     VERDICT_REJECT,
     VERDICT_TEMPFAIL,
-    assess_sender,
+    VERDICT_UNKNOWN,
 )
-from ansible_collections.v6gate.mx.plugins.module_utils.receivers import VERDICT_UNKNOWN
 
 _SEVERITY = (VERDICT_ACCEPT, VERDICT_UNKNOWN, VERDICT_TEMPFAIL, VERDICT_REJECT)
 RECEIVERS = ["exchange_online", "gmail", "outlook_com", "yahoo"]

@@ -5,7 +5,9 @@
 A profile is an ordered list of rules. Each rule names its conditions (from the closed set in
 ``CONDITIONS``, judged on the sender's DNS only), the reply the receiver publishes for it (or none:
 then only the rule is predicted, never a made-up text), the SMTP stage, and the public source of both.
-The first rule that holds gives the prediction. docs/receiver-sources.md has the research behind them.
+The first rule that holds with a published reply gives the prediction; rules before it that hold
+without one (or need a lookup that failed) are named as answers that may come first.
+docs/receiver-sources.md has the research behind them.
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ CONDITIONS = {
     "spf_not_pass": lambda f: _unknown_if(_spf_temporary(f), f.spf != "pass"),
     "dkim_not_pass": lambda f: not f.dkim_pass,
     "dmarc_missing": lambda f: _unknown_if(f.dmarc["status"] == "temperror", f.dmarc["status"] != "policy"),
-    "not_aligned": lambda f: not (f.dmarc_result["spf"]["aligned"] or f.dmarc_result["dkim"]["aligned"]),
+    "not_aligned": lambda f: False if f.dmarc_result["dkim"]["aligned"] else _unknown_if(
+        _spf_temporary(f), not f.dmarc_result["spf"]["aligned"]),
     "dmarc_reject": lambda f: _unknown_if(f.dmarc_result["result"] == "temperror",
                                           f.dmarc_result["result"] == "fail"
                                           and f.dmarc_result["disposition"] == "reject"),
@@ -98,9 +101,10 @@ def _fill(text: str, facts: Facts) -> str:
 
 
 def _prediction(profile: Profile, rule: Rule | None, verdict: str, reply: Reply | None, reasons,
-                facts: Facts | None = None) -> dict:
+                facts: Facts) -> dict:
     also = [f"{code} {status} {_fill(text, facts)}" for code, status, text in (rule.also if reply else ())]
     return {"receiver": profile.name, "title": profile.title, "verdict": verdict,
+            "notes": list(profile.notes),
             "rule": rule.name if rule else "",
             "reply": str(reply) if reply else "", "code": reply.code if reply else None,
             "status": reply.status if reply else "", "text_published": reply is not None,
@@ -109,41 +113,63 @@ def _prediction(profile: Profile, rule: Rule | None, verdict: str, reply: Reply 
             "also": also, "reasons": [reason for reason in reasons if reason]}
 
 
-def _verdict_of(reply: Reply) -> str:
+def verdict_of(reply: Reply | None) -> str:
+    """What a reply means for the sender; None is no refusal."""
+    if reply is None:
+        return VERDICT_ACCEPT
     return VERDICT_REJECT if reply.is_permanent else VERDICT_TEMPFAIL
 
 
+def _judge(profile: Profile, rule: Rule, facts: Facts) -> dict | None:
+    """The prediction of one rule, or None when it does not hold."""
+    if rule.reply is not None:
+        reply = rule.reply(facts)
+        if reply is None:
+            return None
+        return _prediction(profile, rule, verdict_of(reply), reply, [rule.note], facts)
+    holds = [CONDITIONS[name](facts) for name in rule.when]
+    if True in holds:
+        reasons = [name for name, value in zip(rule.when, holds, strict=True) if value]
+        if rule.code is None:
+            return _prediction(profile, rule, VERDICT_UNKNOWN, None, [
+                f"{', '.join(reasons)}: {profile.title} publishes no reply for this rule", rule.note], facts)
+        reply = Reply(rule.code, rule.status, _fill(rule.text, facts), rule.name)
+        return _prediction(profile, rule, verdict_of(reply), reply, [*reasons, rule.note], facts)
+    if None in holds:
+        unknown = [name for name, value in zip(rule.when, holds, strict=True) if value is None]
+        return _prediction(profile, rule, VERDICT_UNKNOWN, None, [
+            f"{', '.join(unknown)}: a DNS lookup failed temporarily; the answer depends on it"], facts)
+    return None
+
+
 def predict(profile: Profile, facts: Facts, ipv4_available: bool = False) -> dict:
-    """The first rule of ``profile`` that holds for ``facts``: the receiver's reply, its stage and source.
+    """The first rule of ``profile`` that holds for ``facts`` with a published reply: the receiver's reply,
+    its stage and source. Rules before it that hold without a published reply, or that depend on a failed
+    lookup, do not hide it: they are listed in ``unknown_rules`` (the receiver may answer with them first).
+    When no rule gives a reply, the first such rule is the prediction (``unknown``).
 
     ``retry_over_ipv4``: the reply is temporary and the sender has IPv4, so a dual-stack Postfix tries the
     receiver's IPv4 addresses next instead of giving up (a 5xx ends the delivery)."""
+    undecided = []
+    result = None
     for rule in profile.rules:
         if rule.bulk_only and not facts.bulk:
             continue
-        if rule.reply is not None:
-            reply = rule.reply(facts)
-            if reply is None:
-                continue
-            result = _prediction(profile, rule, _verdict_of(reply), reply, [rule.note])
+        judged = _judge(profile, rule, facts)
+        if judged is None:
+            continue
+        if judged["verdict"] != VERDICT_UNKNOWN:
+            result = judged
             break
-        holds = [CONDITIONS[name](facts) for name in rule.when]
-        if True in holds:
-            reasons = [name for name, value in zip(rule.when, holds, strict=True) if value]
-            if rule.code is None:
-                result = _prediction(profile, rule, VERDICT_UNKNOWN, None, [
-                    f"{', '.join(reasons)}: {profile.title} publishes no reply for this rule", rule.note])
-                break
-            reply = Reply(rule.code, rule.status, _fill(rule.text, facts), rule.name)
-            result = _prediction(profile, rule, _verdict_of(reply), reply, [*reasons, rule.note], facts)
-            break
-        if None in holds:
-            unknown = [name for name, value in zip(rule.when, holds, strict=True) if value is None]
-            result = _prediction(profile, rule, VERDICT_UNKNOWN, None, [
-                f"{', '.join(unknown)}: a DNS lookup failed temporarily; the answer depends on it"])
-            break
+        undecided.append(judged)
+    if result is not None:
+        result["reasons"][:0] = [f"{earlier['rule']} may answer first: {earlier['reasons'][0]}"
+                                 for earlier in undecided]
+    elif undecided:
+        result, undecided = undecided[0], undecided[1:]
     else:
-        result = _prediction(profile, None, VERDICT_ACCEPT, None, [])
+        result = _prediction(profile, None, VERDICT_ACCEPT, None, [], facts)
+    result["unknown_rules"] = [earlier["rule"] for earlier in undecided]
     result["retry_over_ipv4"] = result["verdict"] == VERDICT_TEMPFAIL and ipv4_available
     return result
 

@@ -99,13 +99,36 @@ def test_record_defaults_and_tags():
     ("v=DMARC1; p=reject; sp=all", "sp='all' (a policy is none, quarantine or reject), and no valid rua="),
     ("v=DMARC1; p=none; p=reject", "duplicate tag p="),
     ("v=DMARC1; p=none; P=reject", "duplicate tag p="),
-    ("v=DMARC1; p none", "malformed tag 'p none'"),
+    ("v=DMARC1; p none", "no p= tag"),
     ("v=dmarc1; p=none", "must start with v=DMARC1"),
     ("p=none; v=DMARC1", "must start with v=DMARC1"),
 ])
 def test_records_receivers_discard(text, message):
     with pytest.raises(DmarcRecordError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_dmarc_record(text)
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "\u0661\u0660", "1" * 5000, "+50", " 5 0", "-1", "0x10"])
+def test_a_hostile_pct_or_ri_falls_back_instead_of_crashing(value):
+    """A sender's zone controls pct= and ri=: Unicode digits, huge numbers and signs must not raise or be
+    read as numbers (int() accepts "\u0661\u0660" as 10 and "+50" as 50)."""
+    record = parse_dmarc_record(f"v=DMARC1; p=reject; pct={value}; ri={value}")
+    assert (record.pct, record.ri) == (100, 86400)
+    assert len(record.warnings) == 2
+
+
+def test_the_version_tag_name_is_case_insensitive_its_value_is_not():
+    """RFC 7489 6.4: "v" is an ABNF string (case-insensitive), DMARC1 is given as %x44 %x4d ... (exact)."""
+    assert parse_dmarc_record("V=DMARC1; p=reject").p == "reject"
+    with pytest.raises(DmarcRecordError):
+        parse_dmarc_record("V=Dmarc1; p=reject")
+
+
+def test_a_malformed_tag_is_ignored_not_the_record():
+    """RFC 7489 6.3: syntax errors in the rest of the record are ignored or replaced by defaults."""
+    record = parse_dmarc_record("v=DMARC1; p=reject; adkim s; =x; rua=mailto:r@example.com")
+    assert (record.p, record.adkim, record.rua) == ("reject", "r", ["mailto:r@example.com"])
+    assert record.warnings == ["malformed tag 'adkim s' ignored", "malformed tag '=x' ignored"]
 
 
 def test_a_bad_policy_with_a_report_address_is_read_as_none():
@@ -185,6 +208,7 @@ def test_a_silent_server_is_temperror(silent_client, psl):
     ("child.dmarc.example", "bounce.dmarc.example", [], "pass", "none", "none"),  # relaxed
     ("child.dmarc.example", "dmarc.example.evil.example", ["evil.example"], "fail", "reject", "reject"),
     ("quarantine.dmarc.example", "", [], "fail", "quarantine", "none"),  # pct=25
+    ("pct0.dmarc.example", "", [], "fail", "quarantine", "quarantine"),  # p=reject; pct=0: none rejected
     ("none.dmarc.example", "", [], "fail", "none", "none"),
     ("two.dmarc.example", "", [], "none", "none", "none"),
     ("example.org", "example.org", [], "none", "none", "none"),

@@ -96,6 +96,29 @@ def test_dmarc_reject_of_the_from_domain(client, psl):
     assert {answer["verdict"] for answer in relaxed.values()} == {"accept"}
 
 
+def test_an_spf_temperror_is_not_a_dmarc_fail(client, psl):
+    """SPF that fails temporarily (an include SERVFAILs) leaves DMARC undecided: a sender whose zone
+    breaks must get "unknown", not a predicted 5xx policy reject, and the gate's own answer stays 4xx."""
+    got = answers(client, psl, CONFIRMED, domain="tempfail.example.com", from_domain="reject.dmarc.example")
+    assert {name: got[name]["verdict"] for name in ("gmail", "yahoo")} == dict.fromkeys(("gmail", "yahoo"),
+                                                                                        "unknown")
+    assert got["gmail"]["code"] is None and got["yahoo"]["code"] is None
+
+
+def test_a_rule_without_a_published_reply_does_not_hide_a_later_refusal(client, psl):
+    """Yahoo publishes no text for its reverse DNS rule; an unauthenticated sender without PTR is still
+    refused by the authentication rule that follows, and the report says the other may come first."""
+    yahoo = answers(client, psl, NO_PTR, domain="example.org")["yahoo"]
+    assert (yahoo["verdict"], yahoo["rule"], yahoo["code"]) == ("reject", "authentication", 550)
+    assert yahoo["unknown_rules"] == ["reverse-dns"]
+    assert yahoo["reasons"][0].startswith("reverse-dns may answer first: ")
+
+
+def test_profile_notes_are_returned(client, psl):
+    exchange = answers(client, psl, CONFIRMED)["exchange_online"]
+    assert exchange["notes"] and "550 5.2.1" in exchange["notes"][0]
+
+
 def test_bulk_senders(client, psl):
     # example.com has no DMARC record
     got = answers(client, psl, CONFIRMED, bulk=True)
