@@ -27,6 +27,11 @@ HOSTS = {
     "not-an-address": {"postfix_virtual_aliases": {"relay.example": "a@relay.example"}},
     "empty-target": {"postfix_virtual_alias_domains": ["alias.example"],
                      "postfix_virtual_aliases": {"info@alias.example": []}},
+    # $mydomain is mx.example.net minus its first label: example.net is local and a relay domain here
+    "mydomain-and-relay": {"postfix_mydestination": ["$myhostname", "localhost.$mydomain", "${mydomain}"],
+                           "postfix_relay_domains": ["example.net"], "postfix_relay_transport": "local:"},
+    "null-target": {"postfix_virtual_alias_domains": ["alias.example"],
+                    "postfix_virtual_aliases": {"info@alias.example": None}},
     "target-with-space": {"postfix_virtual_alias_domains": ["alias.example"],
                           "postfix_virtual_aliases": {"info@alias.example": "a@relay.example b@x.example"}},
 }
@@ -55,7 +60,8 @@ def test_domain_classes_and_aliases_are_checked_before_the_host_is_touched(tmp_p
     assert sorted(failures) == sorted(set(HOSTS) - {"aliases", "none"}), failures
     assert "(['relay.example'])" in failures["relay-and-alias"]
     assert "(['mx.example.net'])" in failures["local-and-relay"]
+    assert "(['example.net'])" in failures["mydomain-and-relay"]
     assert "(['info@stranger.example'])" in failures["alias-of-a-stranger"]
     assert "no alias (['alias.example'])" in failures["alias-domain-without-alias"]
-    for host in ("not-an-address", "empty-target", "target-with-space"):
+    for host in ("not-an-address", "empty-target", "null-target", "target-with-space"):
         assert failures[host].startswith("postfix: a domain is in more than one of"), failures[host]
