@@ -23,10 +23,12 @@ from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import (
     check_reverse_dns,
 )
 from ansible_collections.v6gate.mx.plugins.module_utils.receivers import (
+    VERDICT_ACCEPT,
     Facts,
     predict,
     profiles,
     verdict_of,
+    worst,
 )
 from ansible_collections.v6gate.mx.plugins.module_utils.spf_eval import check_spf
 
@@ -135,14 +137,34 @@ def assess_sender(client: DnsClient, addresses, helo: str | None, mail_from_doma
                                  "applied_policy": policies[sender_from]["applied_policy"],
                                  "result": dmarc["result"]}
             rows[-1]["receivers"] = [predict(known[name], facts, ipv4_available) for name in receivers]
-    return {
+    report = {
         "accepted": all(row["accepted"] for row in rows),
+        "verdict": worst(row["verdict"] for row in rows),
+        "replies": list(dict.fromkeys(row["reply"] for row in rows if row["reply"])),
         "rows": rows,
         "reverse_dns": list(reverse.values()),
         "spf": spf_results,
         "dkim": dkim,
         "dmarc": list(policies.values()),
     }
+    if receivers:
+        report["receivers"] = [_receiver_summary(index, name, rows) for index, name in enumerate(receivers)]
+    return report
+
+
+def _receiver_summary(index: int, name: str, rows: list) -> dict:
+    """One receiver over all rows: the worst verdict, its distinct replies, and one line saying why."""
+    answers = [row["receivers"][index] for row in rows]
+    verdict = worst(answer["verdict"] for answer in answers)
+    replies = list(dict.fromkeys(answer["reply"] for answer in answers if answer["reply"]))
+    summary = f"{answers[0]['title']}: {verdict}" if answers else f"{name}: {verdict}"
+    if verdict != VERDICT_ACCEPT:
+        worst_answers = [answer for answer in answers if answer["verdict"] == verdict]
+        why = [f"{answer['reply']} ({answer['rule']})" if answer["reply"] else
+               f"{answer['rule']}: {answer['reasons'][0] if answer['reasons'] else 'no published reply'}"
+               for answer in worst_answers]
+        summary += " - " + "; ".join(dict.fromkeys(why))
+    return {"receiver": name, "verdict": verdict, "replies": replies, "summary": summary}
 
 
 def _readiness_reasons(ptr: dict, ptr_policy: str, spf_report: dict, dkim: list, usable: list) -> list[str]:

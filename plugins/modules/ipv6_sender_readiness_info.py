@@ -202,6 +202,10 @@ receivers:
     receiver: {description: The profile's name., type: str, sample: gmail}
     verdict: {description: "accept, tempfail, reject or unknown.", type: str}
     replies: {description: Distinct predicted replies., type: list, elements: str}
+    summary:
+      description: "One line: the receiver, its verdict and, unless it accepts, the replies or rules behind it."
+      type: str
+      sample: "Gmail: reject - 550 5.7.1 This message does not meet IPv6 sending guidelines ... (ipv6-guidelines)"
 dmarc:
   description: Full dmarc_info results per From domain (with O(receivers)).
   returned: always
@@ -220,14 +224,7 @@ from ansible_collections.v6gate.mx.plugins.module_utils.audit_module import (
 )
 from ansible_collections.v6gate.mx.plugins.module_utils.dmarc import PUBLIC_SUFFIX_LIST, PublicSuffixList
 from ansible_collections.v6gate.mx.plugins.module_utils.readiness import assess_sender
-from ansible_collections.v6gate.mx.plugins.module_utils.receivers import (
-    VERDICT_ACCEPT,
-    VERDICT_REJECT,
-    VERDICT_TEMPFAIL,
-    VERDICT_UNKNOWN,
-)
 
-_SEVERITY = (VERDICT_ACCEPT, VERDICT_UNKNOWN, VERDICT_TEMPFAIL, VERDICT_REJECT)
 RECEIVERS = ["exchange_online", "gmail", "outlook_com", "yahoo"]
 
 
@@ -267,17 +264,7 @@ def main():
                                bulk=params["bulk_sender"], ipv4_available=params["ipv4_available"])
     except ValueError as error:
         module.fail_json(msg=str(error))
-    verdict = max((row["verdict"] for row in report["rows"]), key=_SEVERITY.index)
-    replies = list(dict.fromkeys(row["reply"] for row in report["rows"] if row["reply"]))
-    if receivers:
-        report["receivers"] = []
-        for index, name in enumerate(receivers):
-            answers = [row["receivers"][index] for row in report["rows"]]
-            report["receivers"].append({
-                "receiver": name,
-                "verdict": max((answer["verdict"] for answer in answers), key=_SEVERITY.index),
-                "replies": list(dict.fromkeys(answer["reply"] for answer in answers if answer["reply"]))})
-    module.exit_json(changed=False, verdict=verdict, replies=replies, dns=client.stats(), **report)
+    module.exit_json(changed=False, dns=client.stats(), **report)
 
 
 if __name__ == "__main__":

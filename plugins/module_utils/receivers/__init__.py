@@ -20,6 +20,7 @@ VERDICT_ACCEPT = "accept"
 VERDICT_TEMPFAIL = "tempfail"
 VERDICT_REJECT = "reject"
 VERDICT_UNKNOWN = "unknown"  # a rule holds but the receiver publishes no reply, or DNS failed temporarily
+SEVERITY = (VERDICT_ACCEPT, VERDICT_UNKNOWN, VERDICT_TEMPFAIL, VERDICT_REJECT)  # mildest first
 
 SOURCE_RECEIVER = "receiver"  # the receiver's own page
 SOURCE_THIRD_PARTY = "third-party"  # only quoted by others (bounce logs, blogs)
@@ -118,6 +119,11 @@ def verdict_of(reply: Reply | None) -> str:
     if reply is None:
         return VERDICT_ACCEPT
     return VERDICT_REJECT if reply.is_permanent else VERDICT_TEMPFAIL
+
+
+def worst(verdicts) -> str:
+    """The most severe of ``verdicts`` (accept when there are none)."""
+    return max(verdicts, key=SEVERITY.index, default=VERDICT_ACCEPT)
 
 
 def _judge(profile: Profile, rule: Rule, facts: Facts) -> dict | None:

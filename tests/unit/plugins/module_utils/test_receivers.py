@@ -157,3 +157,18 @@ def test_unknown_profiles_and_missing_list_are_refused(client, psl):
                       psl=psl)
     with pytest.raises(ValueError, match="need the public suffix list"):
         assess_sender(client, [CONFIRMED], "mail.example.com", ["example.com"], [], receivers=["gmail"])
+
+
+def test_each_receiver_is_summed_up_over_all_rows_in_one_line(client, psl):
+    report = assess_sender(client, [CONFIRMED, NO_PTR], "mail.example.com", ["example.com"], ["sel2048"],
+                           receivers=ALL, psl=psl)
+    summaries = {entry["receiver"]: entry for entry in report["receivers"]}
+    assert summaries["gmail"]["verdict"] == "reject"  # the worst row wins
+    assert summaries["gmail"]["summary"] == f"Gmail: reject - {GMAIL_IPV6} (ipv6-guidelines)"
+    assert summaries["yahoo"]["summary"].startswith("Yahoo: unknown - reverse-dns: ptr_not_confirmed: ")
+    assert summaries["outlook_com"]["summary"] == ("Outlook.com: unknown - reverse-dns: ptr_not_confirmed: "
+                                                   "Outlook.com publishes no reply for this rule")
+    ready = assess_sender(client, [CONFIRMED], "mail.example.com", ["example.com"], ["sel2048"],
+                          receivers=["outlook_com"], psl=psl)
+    assert ready["receivers"][0]["summary"] == "Outlook.com: accept"
+    assert report["verdict"] == "tempfail" and report["replies"][0].startswith("450 4.7.25 ")
