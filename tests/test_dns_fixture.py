@@ -1,5 +1,7 @@
 """The DNS fixture itself: Knot answers real PTR and TXT queries from the committed zones."""
 
+from pathlib import Path
+
 import dns.exception
 import dns.message
 import dns.nameserver
@@ -7,6 +9,7 @@ import dns.query
 import dns.rcode
 import dns.resolver
 import dns.reversename
+import dns.zone
 import pytest
 
 pytestmark = pytest.mark.dns
@@ -61,3 +64,26 @@ def test_every_other_zone_file_loads(dns_server):
     assert len(loaded) >= 5
     for zone in loaded:
         assert resolver.resolve(zone, "SOA").rrset, f"{zone} did not load, see {dns_server.log_path}"
+
+
+REPO = Path(__file__).resolve().parents[1]
+REVERSE_ZONE_GLOBS = ("tests/fixtures/zones/*.arpa.zone", "molecule/*/dns/*.arpa.zone",
+                      "tests/gate/zones/*.arpa.zone")
+REVERSE_ZONE_FILES = sorted(
+    path for pattern in REVERSE_ZONE_GLOBS for path in REPO.glob(pattern)
+    if path.name.removesuffix(".zone") not in INTENTIONALLY_BROKEN_ZONES
+)
+
+
+@pytest.mark.parametrize("path", REVERSE_ZONE_FILES, ids=lambda path: str(path.relative_to(REPO)))
+def test_every_ptr_owner_is_a_whole_address(path):
+    """A PTR whose owner lacks nibbles (a /48 zone written as if it were a /64) answers for no address:
+    the lab's MX had no reverse DNS for a long time that way."""
+    zone = dns.zone.from_file(str(path), origin=path.name.removesuffix(".zone"), relativize=False,
+                              check_origin=False)
+    owners = [name for name, _ttl, _rdata in zone.iterate_rdatas("PTR")]
+    assert owners, f"{path.name} has no PTR records"
+    for owner in owners:
+        dns.reversename.to_address(owner)  # raises for an incomplete name
+        labels = owner.to_text().removesuffix(".").split(".")
+        assert len(labels) == (34 if labels[-1] == "arpa" and labels[-2] == "ip6" else 6), owner
