@@ -8,6 +8,7 @@ import json
 import re
 import shlex
 import subprocess
+import time
 
 import testinfra
 from conftest import (
@@ -15,6 +16,7 @@ from conftest import (
     PROJECT_DIR,
     mx_address,
     mx_domain,
+    mx_fqdn,
     unique_subject,
     wait_for_delivery,
 )
@@ -66,12 +68,19 @@ def send_to_the_other_mx(host, label):
     host.check_output(f"python3 -c {shlex.quote(script)}")
     receiver = testinfra.get_host(f"podman://{RECEIVER}")
     delivered = wait_for_delivery(receiver, subject, timeout=90)
-    # The receiving smtpd's queue id, from its Received header; its log line names the client.
-    received = " ".join(str(delivered.get_all("Received")[-1]).split())
-    queue_id = re.search(r"\bid ([0-9A-F]+)\b", received).group(1)
-    log = receiver.check_output(f"journalctl --no-pager -t postfix/smtpd --grep {queue_id}: -o cat")
-    client = re.search(rf"{queue_id}: client=[^\[]*\[([0-9a-fA-F:.]+)\]", log)
-    assert client, log
+    # The receiving smtpd's queue id, from the Received header it added; its log line names the client.
+    by_receiver = [" ".join(str(value).split()) for value in delivered.get_all("Received", [])
+                   if f" by {mx_fqdn(RECEIVER)} " in " ".join(str(value).split())]
+    assert len(by_receiver) == 1, delivered.get_all("Received")
+    queue_id = re.search(r"\bid ([0-9A-F]+)\b", by_receiver[0]).group(1)
+    deadline = time.monotonic() + 20  # the journal may lag the delivery a little
+    while True:
+        log = receiver.run(f"journalctl --no-pager -t postfix/smtpd --grep {queue_id}: -o cat").stdout
+        client = re.search(rf"{queue_id}: client=[^\[]*\[([0-9a-fA-F:.]+)\]", log)
+        if client or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert client, f"no smtpd log line for {queue_id} on {RECEIVER}: {by_receiver[0]}"
     return client.group(1)
 
 
