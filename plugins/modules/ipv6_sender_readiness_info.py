@@ -203,9 +203,9 @@ receivers:
     verdict: {description: "accept, tempfail, reject or unknown.", type: str}
     replies: {description: Distinct predicted replies., type: list, elements: str}
     summary:
-      description: "One line: the receiver, its verdict and, unless it accepts, the replies or rules behind it."
+      description: "One line: the receiver, its verdict and, unless it accepts, the replies or rules behind."
       type: str
-      sample: "Gmail: reject - 550 5.7.1 This message does not meet IPv6 sending guidelines ... (ipv6-guidelines)"
+      sample: "Gmail: reject - 550 5.7.1 This message does not meet IPv6 sending ... (ipv6-guidelines)"
 dmarc:
   description: Full dmarc_info results per From domain (with O(receivers)).
   returned: always
