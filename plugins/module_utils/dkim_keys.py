@@ -26,7 +26,7 @@ except ImportError:
 
 DKIM_MIN_RSA_BITS = 1024  # RFC 8301: verifiers must not accept shorter RSA keys
 DKIM_SIGNER_RSA_BITS = 2048  # RFC 8301: signers must use at least this
-_DKIM_TAG_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+TAG_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")  # RFC 6376 3.2 tag-name; DMARC uses it too
 
 
 def parse_dkim_tags(record: str) -> tuple[dict[str, str], list[str]]:
@@ -39,7 +39,7 @@ def parse_dkim_tags(record: str) -> tuple[dict[str, str], list[str]]:
             continue
         name, equals, value = raw.partition("=")
         name = name.strip()
-        if not equals or not _DKIM_TAG_NAME.match(name):
+        if not equals or not TAG_NAME.match(name):
             errors.append(f"malformed tag {raw.strip()!r}")
             continue
         if name in tags:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from ansible_collections.v6gate.mx.plugins.module_utils.dkim_keys import TAG_NAME
 from ansible_collections.v6gate.mx.plugins.module_utils.dns_client import DnsClient, DnsResult
 from ansible_collections.v6gate.mx.plugins.module_utils.ipv6_rules import normalize_domain
 
@@ -30,7 +31,6 @@ _WEAKER = {"reject": "quarantine", "quarantine": "none", "none": "none"}
 _VERSION = re.compile(r"^[vV][ \t]*=[ \t]*DMARC1[ \t]*(;|$)")
 _PERCENT = re.compile(r"[0-9]{1,3}")  # ASCII digits only: int() also reads "+5", " 5" and other scripts
 _SECONDS = re.compile(r"[0-9]{1,10}")
-_TAG_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # RFC 6376 3.2 tag-name
 _REPORT_URI = re.compile(r"^mailto:[^@\s!,;]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+(![0-9]+[kmgt]?)?$", re.IGNORECASE)
 _FAILURE_OPTIONS = {"0", "1", "d", "s"}
 # Tags of the DMARCbis drafts: not RFC 7489's, ignored without a warning.
@@ -151,7 +151,7 @@ def _record_tags(text: str, warnings: list) -> dict[str, str]:
         name = name.strip(" \t").lower()
         if not raw.strip(" \t"):
             continue
-        if not equals or not _TAG_NAME.fullmatch(name):
+        if not equals or not TAG_NAME.fullmatch(name):
             warnings.append(f"malformed tag {_shown(raw.strip())} ignored")
             continue
         if name in tags:
