@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO_ROOT / "tests" / "load"))
 
 from loadlab import GATE_UNIT, MODES, LoadLab, describe_fault, percentile
 
-TARGETS = {"c/b": 0.9, "c/a": 0.5, "gate_p99_ms": 5.0}
+TARGETS = {"c/b": 0.9, "c/a": 0.5, "gate_p99_ms": 5.0, "gate_cpu_parallel": 1.2}
 
 
 def molecule(*args: str) -> None:
@@ -186,6 +186,37 @@ def long_load(lab: LoadLab, args) -> dict:
     return report
 
 
+def probe_gate(lab: LoadLab, messages: int, parallel: int) -> dict:
+    """Milter probe against the running gate: decision times and the gate's CPU per message."""
+    cpu_before = lab.cpu_seconds()
+    warmup = 50  # untimed messages first (warm DNS cache); they use CPU too
+    probe = lab.probe_gate(messages, warmup=warmup, parallel=parallel)
+    cpu_ms = cpu_ms_per_message(cpu_before, lab.cpu_seconds(), messages + warmup).get(GATE_UNIT)
+    gate = {
+        key: {"p50_ms": percentile(probe[key], 0.5) * 1000, "p99_ms": percentile(probe[key], 0.99) * 1000}
+        for key in ("decision", "answered", "rcpt", "eom", "setup")
+    }
+    gate["outcomes"] = probe["outcomes"]
+    gate["cpu_ms_per_msg"] = cpu_ms
+    gate["msgs_per_s"] = messages / probe["seconds"]
+    for key, text in (
+        ("decision", "decision, CONNECT to end of message (first reply packet of each command)"),
+        ("answered", "the same to each final answer"),
+        ("rcpt", "RCPT (reverse DNS)"),
+        ("eom", "end of message (SPF, DKIM verdict)"),
+        ("setup", "session setup (connect + negotiation)"),
+    ):
+        print(f"   {text}: p50 {gate[key]['p50_ms']:.2f} ms, p99 {gate[key]['p99_ms']:.2f} ms")
+    print(f"   {gate['msgs_per_s']:.1f} messages/s", end="")
+    if cpu_ms is not None:
+        print(f"; the gate's CPU per message: {cpu_ms:.2f} ms", end="")
+    print(
+        f"\n   outcomes {probe['outcomes']}; target decision p99 <= {TARGETS['gate_p99_ms']} ms (serial)",
+        flush=True,
+    )
+    return gate
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -199,6 +230,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8, help="asyncio connections for load and faults")
     parser.add_argument("--rounds", type=int, default=2, help="a, b, c measured this many times, interleaved")
     parser.add_argument("--probe-messages", type=int, default=2000, help="milter-probe messages")
+    parser.add_argument(
+        "--probe-parallel", type=int, default=40, help="milter sessions at once for the probe's loaded run"
+    )
     parser.add_argument("--load-messages", type=int, default=10000)
     parser.add_argument("--fault-messages", type=int, default=1000)
     parser.add_argument("--fault-rate", type=float, default=25.0, help="messages/s during fault runs")
@@ -270,40 +304,28 @@ def main() -> int:
         )
 
     if "probe" not in args.skip:
-        print(
-            f"\n== the gate's own decision time (milter protocol, {args.probe_messages} messages, warm DNS)",
-            flush=True,
-        )
         lab.set_mode("c")
-        cpu_before = lab.cpu_seconds()
-        warmup = 50  # untimed messages first (warm DNS cache); they use CPU too
-        probe = lab.probe_gate(args.probe_messages, warmup=warmup)
-        probe_cpu_ms = cpu_ms_per_message(cpu_before, lab.cpu_seconds(), args.probe_messages + warmup).get(
-            GATE_UNIT
-        )
-        gate = {
-            key: {"p50_ms": percentile(probe[key], 0.5) * 1000, "p99_ms": percentile(probe[key], 0.99) * 1000}
-            for key in ("decision", "answered", "rcpt", "eom", "setup")
-        }
-        gate["outcomes"] = probe["outcomes"]
-        gate["cpu_ms_per_msg"] = probe_cpu_ms
-        report["gate"] = gate
-        for key, text in (
-            ("decision", "decision, CONNECT to end of message (first reply packet of each command)"),
-            ("answered", "the same to each final answer"),
-            ("rcpt", "RCPT (reverse DNS)"),
-            ("eom", "end of message (SPF, DKIM verdict)"),
-            ("setup", "session setup (connect + negotiation)"),
-        ):
-            print(f"   {text}: p50 {gate[key]['p50_ms']:.2f} ms, p99 {gate[key]['p99_ms']:.2f} ms")
-        if probe_cpu_ms is not None:
-            print(f"   the gate's CPU per message, one session at a time: {probe_cpu_ms:.2f} ms")
-        print(
-            f"   outcomes {probe['outcomes']}; target decision p99 <= {TARGETS['gate_p99_ms']} ms", flush=True
-        )
-        if set(probe["outcomes"]) != {"accept"}:
-            failures.append(
-                f"milter probe: the gate did not accept every probe message ({probe['outcomes']})"
+        report["gate"] = {}
+        for parallel in dict.fromkeys((1, args.probe_parallel)):
+            print(
+                f"\n== the gate's own decision time (milter protocol, {args.probe_messages} messages, "
+                f"{parallel} session(s) at a time, warm DNS)",
+                flush=True,
+            )
+            gate = probe_gate(lab, args.probe_messages, parallel)
+            report["gate"][parallel] = gate
+            if set(gate["outcomes"]) != {"accept"}:
+                failures.append(
+                    f"milter probe ({parallel}): the gate did not accept every message ({gate['outcomes']})"
+                )
+        serial, loaded = report["gate"][1], report["gate"][args.probe_parallel]
+        if args.probe_parallel != 1 and serial["cpu_ms_per_msg"] and loaded["cpu_ms_per_msg"]:
+            ratio = loaded["cpu_ms_per_msg"] / serial["cpu_ms_per_msg"]
+            report["ratios"] = {**report.get("ratios", {}), "gate cpu parallel/serial": ratio}
+            print(
+                f"\ngate CPU per message at {args.probe_parallel} sessions / one at a time = {ratio:.2f} "
+                f"(target <= {TARGETS['gate_cpu_parallel']})",
+                flush=True,
             )
 
     if "load" not in args.skip:

@@ -358,7 +358,7 @@ class LoadLab:
             seconds[unit] = (int(out[0]) + int(out[1])) / ticks if len(out) == 2 else None
         return seconds
 
-    def probe_gate(self, count: int, warmup: int = 50) -> dict:
+    def probe_gate(self, count: int, warmup: int = 50, parallel: int = 1) -> dict:
         """milter_probe.py on the MX with messages signed by the sender's key, which the gate verifies."""
         subprocess.run(["podman", "cp", str(SIGNING_KEY), f"{self.mx}:/root/s1.pem"], check=True, timeout=60)
         argv = [
@@ -384,6 +384,8 @@ class LoadLab:
             str(warmup),
             "--sign",
             "/root/s1.pem",
+            "--parallel",
+            str(parallel),
         ]
         return json.loads(self.sh(self.mx, shlex.join(argv)))
 
