@@ -16,8 +16,13 @@ With ``--rtt`` round trips (seconds, e.g. 0.02 0.1) every measurement is repeate
 bench/dns_delay_relay.py, a relay in its own process that delays each answer by that round trip (this
 kernel has no netem): the conditions of a controller asking a sender's nameservers on the internet.
 checkdmarc asks one query at a time, so at a round trip its rate does not depend on the number of
-domains: it is measured on the first ``--checkdmarc-sample`` domains. Run:
-    .venv/bin/python bench/audit_bench.py [--senders 1000 10000] [--rtt 0 0.02 0.1] [--json out.json]
+domains: it is measured on the first ``--checkdmarc-sample`` domains.
+
+With ``--resolver-cache`` each measurement is repeated through Unbound (Debian's package, started on a
+free port with the bench zones as stub zones behind the relay), as a production controller asks its
+resolver: "cold" starts a fresh Unbound for each measurement, "warm" runs the same audit a second time
+against one Unbound, so every answer comes from its cache. Run:
+    .venv/bin/python bench/audit_bench.py [--senders 1000 10000] [--rtt 0 0.02 0.1] [--resolver-cache]
 """
 
 from __future__ import annotations
@@ -35,8 +40,11 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO_ROOT / "collections"), str(REPO_ROOT / "tests")]
 
+import dns.exception
+import dns.message
 import dns.name
 import dns.nameserver
+import dns.query
 import dns.reversename
 from ansible_collections.v6gate.mx.plugins.module_utils.dns_client import DnsClient
 from ansible_collections.v6gate.mx.plugins.module_utils.iprev import check_reverse
@@ -92,9 +100,18 @@ def delayed(port: int, rtt: float):
         return
     relay_port = free_port()
     relay = subprocess.Popen(
-        [sys.executable, str(REPO_ROOT / "bench" / "dns_delay_relay.py"),
-         "--listen", f"127.0.0.1:{relay_port}", "--upstream", f"127.0.0.1:{port}", "--rtt", str(rtt)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            str(REPO_ROOT / "bench" / "dns_delay_relay.py"),
+            "--listen",
+            f"127.0.0.1:{relay_port}",
+            "--upstream",
+            f"127.0.0.1:{port}",
+            "--rtt",
+            str(rtt),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         relay.stdout.readline()  # it prints one line once it listens
@@ -104,35 +121,102 @@ def delayed(port: int, rtt: float):
         relay.wait(timeout=10)
 
 
-def bench_size(port: int, senders: int, max_in_flight: int, checkdmarc_sample: int | None = None) -> dict:
-    nameserver = f"127.0.0.1@{port}"
+UNBOUND = "/usr/sbin/unbound"
+
+
+@contextlib.contextmanager
+def unbound_in_front(upstream_port: int):
+    """Unbound (Debian's package) on a free loopback port, a caching resolver with the bench zones as stub
+    zones at ``upstream_port``: what a production controller asks instead of each sender's servers. It
+    starts with an empty cache; the cache lives as long as the context."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="v6gate-unbound-") as work:
+        conf = Path(work) / "unbound.conf"
+        conf.write_text(
+            f"""server:
+    interface: 127.0.0.1@{port}
+    port: {port}
+    do-ip6: no
+    do-daemonize: no
+    username: ""
+    chroot: ""
+    directory: "{work}"
+    pidfile: "{work}/unbound.pid"
+    use-syslog: no
+    verbosity: 0
+    num-threads: 2
+    access-control: 127.0.0.0/8 allow
+    do-not-query-localhost: no
+    module-config: "iterator"
+    # 2001:db8::/32 is documentation space, which Unbound answers locally by default
+    local-zone: "8.b.d.0.1.0.0.2.ip6.arpa." nodefault
+stub-zone:
+    name: "{BENCH_ZONE}."
+    stub-addr: 127.0.0.1@{upstream_port}
+stub-zone:
+    name: "{REVERSE_ZONE}."
+    stub-addr: 127.0.0.1@{upstream_port}
+"""
+        )
+        process = subprocess.Popen([UNBOUND, "-d", "-c", str(conf)], stderr=subprocess.PIPE, text=True)
+        try:
+            _wait_until_answers(port, process)
+            yield port
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def _wait_until_answers(port: int, process: subprocess.Popen) -> None:
+    query = dns.message.make_query(f"{BENCH_ZONE}.", "SOA")
+    for _ in range(100):
+        if process.poll() is not None:
+            raise RuntimeError(f"unbound exited: {process.stderr.read()}")
+        try:
+            dns.query.udp(query, "127.0.0.1", port=port, timeout=0.2)
+            return
+        except (dns.exception.Timeout, OSError):
+            time.sleep(0.05)
+    raise RuntimeError("unbound did not answer within 5 s")
+
+
+def bench_size(endpoint, senders: int, max_in_flight: int, checkdmarc_sample: int | None = None) -> dict:
+    """Each measurement asks the port ``endpoint()`` yields: the same server every time, or a fresh
+    resolver with an empty cache for each (--resolver-cache cold)."""
     addresses = [sender_address(i) for i in range(senders)]
     domains = [f"d{i}.{BENCH_ZONE}" for i in range(senders)]
 
-    client = DnsClient([nameserver], timeout=3, retries=1, max_in_flight=max_in_flight)
-    rdns_seconds, rdns = timed(lambda: client.map(lambda a: check_reverse(client, a), addresses))
+    def client(port: int) -> DnsClient:
+        return DnsClient([f"127.0.0.1@{port}"], timeout=3, retries=1, max_in_flight=max_in_flight)
+
+    with endpoint() as port:
+        dns = client(port)
+        rdns_seconds, rdns = timed(lambda: dns.map(lambda a: check_reverse(dns, a), addresses))
     assert sum(r["status"] == "pass" for r in rdns) == senders - len(range(0, senders, 10))
 
-    client = DnsClient([nameserver], timeout=3, retries=1, max_in_flight=max_in_flight)
-    readiness_seconds, verdicts = timed(
-        lambda: client.map(
-            lambda i: assess_sender(client, [addresses[i]], f"s{i}.{BENCH_ZONE}", [domains[i]], ["sel"]),
-            range(senders),
+    with endpoint() as port:
+        dns = client(port)
+        readiness_seconds, verdicts = timed(
+            lambda: dns.map(
+                lambda i: assess_sender(dns, [addresses[i]], f"s{i}.{BENCH_ZONE}", [domains[i]], ["sel"]),
+                range(senders),
+            )
         )
-    )
     accepted = sum(v["accepted"] for v in verdicts)
     assert accepted == senders - len(range(0, senders, 10)), accepted
 
-    client = DnsClient([nameserver], timeout=3, retries=1, max_in_flight=max_in_flight)
-    spf_seconds, spf_results = timed(
-        lambda: client.map(
-            lambda i: check_spf(client, addresses[i], domains[i], f"s{i}.{BENCH_ZONE}"), range(senders)
+    with endpoint() as port:
+        dns = client(port)
+        spf_seconds, spf_results = timed(
+            lambda: dns.map(
+                lambda i: check_spf(dns, addresses[i], domains[i], f"s{i}.{BENCH_ZONE}"), range(senders)
+            )
         )
-    )
     assert all(r["result"] == "pass" and r["lookup_count"] == 1 for r in spf_results)
 
     sample = domains[:checkdmarc_sample] if checkdmarc_sample else domains
-    checkdmarc_seconds, checkdmarc_results = timed(lambda: run_checkdmarc(port, sample))
+    with endpoint() as port:
+        checkdmarc_seconds, checkdmarc_results = timed(lambda: run_checkdmarc(port, sample))
     assert all(r.get("valid") and r.get("dns_lookups") == 1 for r in checkdmarc_results), checkdmarc_results[
         :1
     ]
@@ -164,10 +248,24 @@ def main() -> int:
     )
     parser.add_argument("--senders", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--max-in-flight", type=int, default=32)  # the modules' default
-    parser.add_argument("--rtt", type=float, nargs="+", default=[0.0],
-                        help="round trips in seconds to measure at (0: Knot on loopback directly)")
-    parser.add_argument("--checkdmarc-sample", type=int, default=300,
-                        help="domains checkdmarc is timed on when the round trip is not 0")
+    parser.add_argument(
+        "--rtt",
+        type=float,
+        nargs="+",
+        default=[0.0],
+        help="round trips in seconds to measure at (0: Knot on loopback directly)",
+    )
+    parser.add_argument(
+        "--checkdmarc-sample",
+        type=int,
+        default=300,
+        help="domains checkdmarc is timed on when the round trip is not 0",
+    )
+    parser.add_argument(
+        "--resolver-cache",
+        action="store_true",
+        help="also through Unbound in front: cold (a fresh cache per measurement) and warm",
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args()
 
@@ -178,26 +276,48 @@ def main() -> int:
         with running_knot(Path(work) / "knot", zones_dir, probe_zone=BENCH_ZONE) as server:
             results = []
             for rtt in args.rtt:
-                with delayed(server.port, rtt) as port:
+                with delayed(server.port, rtt) as upstream:
+                    sample = args.checkdmarc_sample if rtt else None
                     for size in args.senders:
-                        sample = args.checkdmarc_sample if rtt else None
-                        row = bench_size(port, size, args.max_in_flight, sample)
-                        results.append(dict(row, rtt_ms=rtt * 1000))
+                        row = bench_size(
+                            lambda port=upstream: contextlib.nullcontext(port),
+                            size,
+                            args.max_in_flight,
+                            sample,
+                        )
+                        results.append(dict(row, rtt_ms=rtt * 1000, via="direct"))
+                        if not args.resolver_cache:
+                            continue
+                        row = bench_size(
+                            lambda port=upstream: unbound_in_front(port), size, args.max_in_flight, sample
+                        )
+                        results.append(dict(row, rtt_ms=rtt * 1000, via="unbound, cold"))
+                        with unbound_in_front(upstream) as cached:
+                            bench_size(
+                                lambda: contextlib.nullcontext(cached), size, args.max_in_flight, sample
+                            )
+                            row = bench_size(
+                                lambda: contextlib.nullcontext(cached), size, args.max_in_flight, sample
+                            )
+                        results.append(dict(row, rtt_ms=rtt * 1000, via="unbound, warm"))
 
     print(
-        f"{'RTT ms':>6} {'senders':>8} {'rDNS addr/s':>12} {'readiness addr/s':>17} {'v6gate SPF dom/s':>17} "
+        f"{'RTT ms':>6} {'via':>14} {'senders':>8} {'rDNS addr/s':>12} {'readiness addr/s':>17} "
+        f"{'v6gate SPF dom/s':>17} "
         f"{'checkdmarc SPF dom/s':>21} {'SPF ratio':>10}"
     )
     for row in results:
         print(
-            f"{row['rtt_ms']:>6.0f} {row['senders']:>8} {row['reverse_dns_addresses_per_s']:>12.0f} "
+            f"{row['rtt_ms']:>6.0f} {row['via']:>14} {row['senders']:>8} "
+            f"{row['reverse_dns_addresses_per_s']:>12.0f} "
             f"{row['readiness_addresses_per_s']:>17.0f} {row['v6gate_spf_domains_per_s']:>17.0f} "
             f"{row['checkdmarc_spf_domains_per_s']:>21.0f} {row['spf_ratio_v6gate_to_checkdmarc']:>9.2f}x"
         )
     print(
         f"(knotd on loopback, behind the delaying relay when RTT > 0; max_in_flight={args.max_in_flight}, "
         f"cold cache per measurement; checkdmarc on {args.checkdmarc_sample} domains when RTT > 0; "
-        "SPF ratio = v6gate domains/s / checkdmarc domains/s, same run, same zone)"
+        "SPF ratio = v6gate domains/s / checkdmarc domains/s, same run, same zone; via unbound: "
+        "Unbound in front of the relay, a fresh cache per measurement (cold) or after the same audit (warm))"
     )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

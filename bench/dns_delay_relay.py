@@ -97,8 +97,10 @@ async def serve(listen: tuple[str, int], upstream: tuple[str, int], rtt: float) 
     stop = loop.create_future()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set_result, None)
-    print(f"relaying {listen[0]}:{listen[1]} -> {upstream[0]}:{upstream[1]}, {rtt * 1000:.0f} ms round trip",
-          flush=True)
+    print(
+        f"relaying {listen[0]}:{listen[1]} -> {upstream[0]}:{upstream[1]}, {rtt * 1000:.0f} ms round trip",
+        flush=True,
+    )
     await stop
     transport.close()
     server.close()

@@ -9,6 +9,7 @@ host_packages=(
   netavark aardvark-dns iptables   # container networks with DNS on the gateway (containers.conf)
   knot knot-dnsutils               # the authoritative DNS server the tests start on loopback
   publicsuffix                     # the Public Suffix List dmarc_info reads (organizational domains)
+  unbound                          # the caching resolver bench/audit_bench.py --resolver-cache starts
   python3 python3-venv git ca-certificates
 )
 
@@ -24,9 +25,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # The packaged knot.service is not ours; the tests start their own knotd on a free port.
+  # The packaged knot.service is not ours; the tests start their own knotd on a free port. The same
+  # for unbound.service, but only when bootstrap just installed it: a resolver the admin runs stays.
   if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
     systemctl disable --now knot.service >/dev/null 2>&1 || true
+    if [[ " ${missing[*]} " == *" unbound "* ]]; then
+      systemctl disable --now unbound.service unbound-resolvconf.service >/dev/null 2>&1 || true
+    fi
   fi
 fi
 
