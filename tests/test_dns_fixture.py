@@ -67,8 +67,12 @@ def test_every_other_zone_file_loads(dns_server):
 
 
 REPO = Path(__file__).resolve().parents[1]
-REVERSE_ZONE_GLOBS = ("tests/fixtures/zones/*.arpa.zone", "molecule/*/dns/*.arpa.zone",
-                      "tests/gate/zones/*.arpa.zone")
+REVERSE_ZONE_GLOBS = (
+    "tests/fixtures/zones/*.arpa.zone",
+    "molecule/*/dns/*.arpa.zone",
+    "molecule/*/zones/*.arpa.zone",
+    "tests/gate/zones/*.arpa.zone",
+)
 REVERSE_ZONE_FILES = sorted(
     path for pattern in REVERSE_ZONE_GLOBS for path in REPO.glob(pattern)
     if path.name.removesuffix(".zone") not in INTENTIONALLY_BROKEN_ZONES
