@@ -189,7 +189,9 @@ def long_load(lab: LoadLab, args) -> dict:
 def probe_gate(lab: LoadLab, messages: int, parallel: int) -> dict:
     """Milter probe against the running gate: decision times and the gate's CPU per message."""
     cpu_before = lab.cpu_seconds()
-    warmup = 50  # untimed messages first (warm DNS cache); they use CPU too
+    # 50 untimed messages first (warm DNS cache), one at a time; their CPU is in the per-message
+    # figure too, which moves the parallel figure about 2 % toward the serial one.
+    warmup = 50
     probe = lab.probe_gate(messages, warmup=warmup, parallel=parallel)
     cpu_ms = cpu_ms_per_message(cpu_before, lab.cpu_seconds(), messages + warmup).get(GATE_UNIT)
     gate = {
@@ -210,10 +212,8 @@ def probe_gate(lab: LoadLab, messages: int, parallel: int) -> dict:
     print(f"   {gate['msgs_per_s']:.1f} messages/s", end="")
     if cpu_ms is not None:
         print(f"; the gate's CPU per message: {cpu_ms:.2f} ms", end="")
-    print(
-        f"\n   outcomes {probe['outcomes']}; target decision p99 <= {TARGETS['gate_p99_ms']} ms (serial)",
-        flush=True,
-    )
+    target = f"; target decision p99 <= {TARGETS['gate_p99_ms']} ms" if parallel == 1 else ""
+    print(f"\n   outcomes {probe['outcomes']}{target}", flush=True)
     return gate
 
 
@@ -231,7 +231,10 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="a, b, c measured this many times, interleaved")
     parser.add_argument("--probe-messages", type=int, default=2000, help="milter-probe messages")
     parser.add_argument(
-        "--probe-parallel", type=int, default=40, help="milter sessions at once for the probe's loaded run"
+        "--probe-parallel",
+        type=lambda text: max(1, int(text)),
+        default=40,
+        help="milter sessions at once for the probe's loaded run (1: serial only)",
     )
     parser.add_argument("--load-messages", type=int, default=10000)
     parser.add_argument("--fault-messages", type=int, default=1000)
