@@ -51,7 +51,7 @@ from ansible_collections.v6gate.mx.plugins.module_utils.dns_client import DnsCli
 from ansible_collections.v6gate.mx.plugins.module_utils.iprev import check_reverse
 from ansible_collections.v6gate.mx.plugins.module_utils.readiness import assess_sender
 from ansible_collections.v6gate.mx.plugins.module_utils.spf_eval import check_spf
-from dnsserver import free_port, running_knot
+from dnsserver import free_port, running_knot, stop_process
 
 BENCH_ZONE = "bench.example"
 BENCH_PREFIX = ipaddress.IPv6Network("2001:db8:be::/48")
@@ -168,12 +168,7 @@ stub-zone:
             _wait_until_answers(port, process, log)
             yield port
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
 
 
 def _wait_until_answers(port: int, process: subprocess.Popen, log: Path) -> None:

@@ -158,7 +158,7 @@ def running_knot(work_dir: Path, zones_dir: Path = ZONES_DIR, probe_zone: str = 
         wait_until_answering(server.host, port, probe_zone, time.monotonic() + 10, process, log_path)
         yield server
     finally:
-        stop_knotd(process)
+        stop_process(process)
 
 
 def _die_with_parent() -> None:
@@ -350,7 +350,8 @@ def _start_knotd(work_dir: Path, port: int, conf_text: str) -> tuple[subprocess.
     return process, log_path
 
 
-def stop_knotd(process: subprocess.Popen) -> None:
+def stop_process(process: subprocess.Popen) -> None:
+    """SIGTERM, and SIGKILL after 10 s: for knotd here and the benchmarks' Unbound."""
     process.terminate()
     try:
         process.wait(timeout=10)
@@ -405,7 +406,7 @@ def running_updatable_zone(work_dir: Path, zone: str = UPDATE_ZONE):
         yield UpdatableZone(zone, keys, servers["primary"], servers["secondary"], servers["stale"])
     finally:
         for process in started:
-            stop_knotd(process)
+            stop_process(process)
 
 
 def shared_updatable_zone() -> UpdatableZone:
