@@ -41,17 +41,14 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO_ROOT / "collections"), str(REPO_ROOT / "tests")]
 
-import dns.exception
-import dns.message
 import dns.name
 import dns.nameserver
-import dns.query
 import dns.reversename
 from ansible_collections.v6gate.mx.plugins.module_utils.dns_client import DnsClient
 from ansible_collections.v6gate.mx.plugins.module_utils.iprev import check_reverse
 from ansible_collections.v6gate.mx.plugins.module_utils.readiness import assess_sender
 from ansible_collections.v6gate.mx.plugins.module_utils.spf_eval import check_spf
-from dnsserver import free_port, running_knot, stop_process
+from dnsserver import free_port, running_knot, stop_process, wait_until_answering
 
 BENCH_ZONE = "bench.example"
 BENCH_PREFIX = ipaddress.IPv6Network("2001:db8:be::/48")
@@ -118,8 +115,7 @@ def delayed(port: int, rtt: float):
         relay.stdout.readline()  # it prints one line once it listens
         yield relay_port
     finally:
-        relay.terminate()
-        relay.wait(timeout=10)
+        stop_process(relay)
 
 
 UNBOUND = "/usr/sbin/unbound"
@@ -165,25 +161,16 @@ stub-zone:
                 [UNBOUND, "-d", "-c", str(conf)], stdout=log_file, stderr=subprocess.STDOUT
             )
         try:
-            _wait_until_answers(port, process, log)
+            try:
+                wait_until_answering("127.0.0.1", port, f"{BENCH_ZONE}.", time.monotonic() + 10, process, log)
+            except RuntimeError as error:
+                # Debian's AppArmor profile for unbound allows only /etc/unbound and /var/lib/unbound
+                raise RuntimeError(
+                    f"{error}\n(AppArmor may refuse unbound the work directory {work})"
+                ) from error
             yield port
         finally:
             stop_process(process)
-
-
-def _wait_until_answers(port: int, process: subprocess.Popen, log: Path) -> None:
-    query = dns.message.make_query(f"{BENCH_ZONE}.", "SOA")
-    for _ in range(100):
-        if process.poll() is not None:
-            text = log.read_text() if log.exists() else ""
-            # Debian's AppArmor profile for /usr/sbin/unbound allows only /etc/unbound and /var/lib/unbound
-            raise RuntimeError(f"unbound exited (AppArmor may refuse it the work directory): {text[-2000:]}")
-        try:
-            dns.query.udp(query, "127.0.0.1", port=port, timeout=0.2)
-            return
-        except (dns.exception.Timeout, OSError):
-            time.sleep(0.05)
-    raise RuntimeError("unbound did not answer within 5 s")
 
 
 def bench_size(endpoint, senders: int, max_in_flight: int, checkdmarc_sample: int | None = None) -> dict:

@@ -58,7 +58,7 @@ def zone_file(zone: str) -> str:
 
 
 def render_knot_conf(port: int, zones_dir: Path, run_dir: Path, zones: list[str]) -> str:
-    zone_lines = "".join(f"  - domain: \"{zone}\"\n    file: {zone_file(zone)}\n" for zone in zones)
+    zone_lines = "".join(f'  - domain: "{zone}"\n    file: {zone_file(zone)}\n' for zone in zones)
     return (
         "server:\n"
         f"  rundir: {run_dir}\n"
@@ -129,7 +129,8 @@ def wait_until_answering(
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             log = log_path.read_text() if log_path and log_path.exists() else ""
-            raise RuntimeError(f"knotd exited with status {process.returncode} before answering:\n{log}")
+            name = Path(str(process.args[0])).name
+            raise RuntimeError(f"{name} exited with status {process.returncode} before answering:\n{log}")
         try:
             response = dns.query.udp(query, host, port=port, timeout=0.3)
             if response.rcode() == dns.rcode.NOERROR and response.answer:
@@ -137,7 +138,7 @@ def wait_until_answering(
         except Exception as error:  # keep polling until the deadline
             last_error = error
         time.sleep(0.05)
-    raise RuntimeError(f"knotd did not answer on {host}@{port}: {last_error}")
+    raise RuntimeError(f"the DNS server did not answer on {host}@{port}: {last_error}")
 
 
 @contextlib.contextmanager
@@ -245,8 +246,15 @@ class DroppingDnsRelay:
     ``drop_types``; ``drop(name, rdtype)`` (lower-case name without the final dot, type as text) decides
     instead when given."""
 
-    def __init__(self, upstream_host: str, upstream_port: int, drop_types=("AAAA",), host: str = "127.0.0.1",
-                 drop=None, delay: float = 0.0):
+    def __init__(
+        self,
+        upstream_host: str,
+        upstream_port: int,
+        drop_types=("AAAA",),
+        host: str = "127.0.0.1",
+        drop=None,
+        delay: float = 0.0,
+    ):
         self.host = host
         self.port = free_port()
         self._upstream = (upstream_host, upstream_port)
@@ -327,16 +335,20 @@ class UpdatableZone:
 
 def _zone_text(zone: str) -> str:
     # A refresh of a day: only NOTIFY brings a change to a secondary, so the stale one stays stale.
-    return (f"$ORIGIN {zone}.\n$TTL 300\n"
-            f"@ SOA ns1 hostmaster 1 86400 3600 864000 60\n@ NS ns1\n@ NS ns2\n"
-            "ns1 A 127.0.0.1\nns2 A 127.0.0.1\n"
-            "; a domain already published with IPv6, for the tests that withdraw it\n"
-            "published-example A 198.51.100.25\npublished-example AAAA 2001:db8:25::25\n")
+    return (
+        f"$ORIGIN {zone}.\n$TTL 300\n"
+        f"@ SOA ns1 hostmaster 1 86400 3600 864000 60\n@ NS ns1\n@ NS ns2\n"
+        "ns1 A 127.0.0.1\nns2 A 127.0.0.1\n"
+        "; a domain already published with IPv6, for the tests that withdraw it\n"
+        "published-example A 198.51.100.25\npublished-example AAAA 2001:db8:25::25\n"
+    )
 
 
 def _knot_conf(port: int, run_dir: Path, body: str) -> str:
-    return (f"server:\n  rundir: {run_dir}\n  listen: [127.0.0.1@{port}, ::1@{port}]\n"
-            f"database:\n  storage: {run_dir}\nlog:\n  - target: stderr\n    any: info\n" + body)
+    return (
+        f"server:\n  rundir: {run_dir}\n  listen: [127.0.0.1@{port}, ::1@{port}]\n"
+        f"database:\n  storage: {run_dir}\nlog:\n  - target: stderr\n    any: info\n" + body
+    )
 
 
 def _start_knotd(work_dir: Path, port: int, conf_text: str) -> tuple[subprocess.Popen, Path]:
@@ -345,8 +357,9 @@ def _start_knotd(work_dir: Path, port: int, conf_text: str) -> tuple[subprocess.
     conf.write_text(conf_text)
     log_path = work_dir / "knotd.log"
     with log_path.open("w") as log:
-        process = subprocess.Popen([KNOTD, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT,
-                                   preexec_fn=_die_with_parent)
+        process = subprocess.Popen(
+            [KNOTD, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+        )
     return process, log_path
 
 
@@ -365,31 +378,47 @@ def running_updatable_zone(work_dir: Path, zone: str = UPDATE_ZONE):
     import base64
     import secrets
 
-    keys = {name: base64.b64encode(secrets.token_bytes(32)).decode() for name in
-            (UPDATE_KEY_NAME, READ_ONLY_KEY_NAME)}
-    key_lines = "key:\n" + "".join(f"  - id: {name}\n    algorithm: hmac-sha256\n    secret: {secret}\n"
-                                   for name, secret in keys.items())
+    keys = {
+        name: base64.b64encode(secrets.token_bytes(32)).decode()
+        for name in (UPDATE_KEY_NAME, READ_ONLY_KEY_NAME)
+    }
+    key_lines = "key:\n" + "".join(
+        f"  - id: {name}\n    algorithm: hmac-sha256\n    secret: {secret}\n" for name, secret in keys.items()
+    )
     ports = {role: free_port() for role in ("primary", "secondary", "stale")}
     primary_dir = work_dir / "primary"
     primary_dir.mkdir(parents=True, exist_ok=True)
     (primary_dir / f"{zone}.zone").write_text(_zone_text(zone))
-    primary_conf = _knot_conf(ports["primary"], primary_dir, key_lines + (
-        f"remote:\n  - id: secondary\n    address: 127.0.0.1@{ports['secondary']}\n"
-        f"acl:\n  - id: update\n    key: {UPDATE_KEY_NAME}\n    action: update\n"
-        "  - id: transfer\n    address: 127.0.0.0/8\n    action: transfer\n"
-        f"zone:\n  - domain: {zone}\n    storage: {primary_dir}\n    file: {zone}.zone\n"
-        "    zonefile-sync: -1\n    journal-content: changes\n    notify: secondary\n"
-        "    acl: [update, transfer]\n"))
+    primary_conf = _knot_conf(
+        ports["primary"],
+        primary_dir,
+        key_lines
+        + (
+            f"remote:\n  - id: secondary\n    address: 127.0.0.1@{ports['secondary']}\n"
+            f"acl:\n  - id: update\n    key: {UPDATE_KEY_NAME}\n    action: update\n"
+            "  - id: transfer\n    address: 127.0.0.0/8\n    action: transfer\n"
+            f"zone:\n  - domain: {zone}\n    storage: {primary_dir}\n    file: {zone}.zone\n"
+            "    zonefile-sync: -1\n    journal-content: changes\n    notify: secondary\n"
+            "    acl: [update, transfer]\n"
+        ),
+    )
 
     def secondary_conf(port: int, run_dir: Path, notified: bool) -> str:
-        notify_acl = ("acl:\n  - id: notify\n    address: 127.0.0.0/8\n    action: notify\n"
-                      if notified else "")
+        notify_acl = (
+            "acl:\n  - id: notify\n    address: 127.0.0.0/8\n    action: notify\n" if notified else ""
+        )
         # 'master' is Knot 3.2's name (Debian 12); Debian 13's Knot 3.4 reads it too.
-        return _knot_conf(port, run_dir, (
-            f"remote:\n  - id: primary\n    address: 127.0.0.1@{ports['primary']}\n" + notify_acl
-            + f"zone:\n  - domain: {zone}\n    storage: {run_dir}\n    master: primary\n"
-            "    zonefile-sync: -1\n    journal-content: changes\n"
-            + ("    acl: notify\n" if notified else "")))
+        return _knot_conf(
+            port,
+            run_dir,
+            (
+                f"remote:\n  - id: primary\n    address: 127.0.0.1@{ports['primary']}\n"
+                + notify_acl
+                + f"zone:\n  - domain: {zone}\n    storage: {run_dir}\n    master: primary\n"
+                "    zonefile-sync: -1\n    journal-content: changes\n"
+                + ("    acl: notify\n" if notified else "")
+            ),
+        )
 
     started = []
     try:
